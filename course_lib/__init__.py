@@ -6,6 +6,11 @@ Small on purpose. Each module is one idea:
 ``models``          EfficientNet-Lite0 (offline) and optional torchvision models
 ``images``          sample photos, a learner's own file, preprocessing
 ``gradients``       vanilla gradient, gradient × input, DeconvNet, guided backprop
+``cam``             Grad-CAM, Grad-CAM++, Guided Grad-CAM
+``smoothgrad``      SmoothGrad, SmoothGrad², VarGrad
+``explorer``        the SmoothGrad explorer widget
+``integrated_gradients``  Integrated Gradients, baselines, completeness
+``occlusion``       occlusion
 ``relu_rules``      the three backward rules of a ReLU, swapped in and out
 ``model_state``     leave the model exactly as it was found
 ``checks``          clear errors for wrong arguments
@@ -15,21 +20,29 @@ Small on purpose. Each module is one idea:
 ==================  ============================================================
 """
 
+from course_lib.cam import grad_cam, grad_cam_plus_plus, guided_grad_cam
+from course_lib.explorer import SmoothGradExplorer
 from course_lib.gradients import deconvnet, gradient_x_input, guided_backprop, vanilla_gradient
 from course_lib.images import (SAMPLE_PHOTOS, load_image, load_photos, preprocess, sample_photo,
                                to_display)
+from course_lib.integrated_gradients import completeness_gap, integrated_gradients, make_baseline
 from course_lib.maps import aggregate_channels, rank_correlation
 from course_lib.models import (WeightsUnavailableError, class_index, imagenet_classes,
                                load_efficientnet_lite0, load_torchvision_model, top_k)
+from course_lib.occlusion import occlusion
 from course_lib.plotting import (plot_grid, show_abs_map, show_image, show_overlay,
                                  show_signed_map)
 from course_lib.relu_rules import relu_backward_rule
 from course_lib.session import setup
+from course_lib.smoothgrad import smoothgrad
 
 __all__ = [
-    "SAMPLE_PHOTOS", "WeightsUnavailableError", "aggregate_channels", "class_index", "deconvnet",
-    "gradient_x_input", "guided_backprop", "imagenet_classes", "load_efficientnet_lite0",
-    "load_image", "load_photos", "load_torchvision_model", "plot_grid", "preprocess",
+    "SAMPLE_PHOTOS", "SmoothGradExplorer", "WeightsUnavailableError", "aggregate_channels",
+    "class_index", "completeness_gap", "deconvnet", "grad_cam", "grad_cam_plus_plus",
+    "gradient_x_input", "guided_backprop", "guided_grad_cam", "imagenet_classes",
+    "integrated_gradients", "load_efficientnet_lite0", "load_image", "load_photos",
+    "load_torchvision_model", "make_baseline", "occlusion", "plot_grid", "preprocess",
     "rank_correlation", "relu_backward_rule", "sample_photo", "setup", "show_abs_map",
-    "show_image", "show_overlay", "show_signed_map", "to_display", "top_k", "vanilla_gradient",
+    "show_image", "show_overlay", "show_signed_map", "smoothgrad", "to_display", "top_k",
+    "vanilla_gradient",
 ]

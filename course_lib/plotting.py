@@ -34,7 +34,7 @@ STYLE = {
     "figure.facecolor": "white",
     "font.size": 10,
     "axes.titlesize": 10,
-    "image.interpolation": "nearest",
+    "image.interpolation": "antialiased",  # no moiré when a 224-pixel map is drawn smaller
 }
 
 

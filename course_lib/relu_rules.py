@@ -108,7 +108,8 @@ def relu_backward_rule(model: nn.Module, rule: Rule) -> Iterator[nn.Module]:
     places = relu_modules(model)
     if not places:
         raise TypeError(f"{type(model).__name__} has no nn.ReLU or nn.ReLU6 modules, so the "
-                        f"{rule} rule has nothing to act on")
+                        f"{rule} rule has nothing to act on (a ReLU called as a function, "
+                        "F.relu or torch.relu, cannot be swapped: use nn.ReLU modules)")
     try:
         for parent, name, original in places:
             cap = 6.0 if isinstance(original, nn.ReLU6) else None

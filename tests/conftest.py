@@ -30,3 +30,40 @@ def photos() -> torch.Tensor:
 def any_model(request) -> torch.nn.Module:
     """Each test using this runs on both architectures."""
     return request.getfixturevalue(request.param)
+
+
+def cam_layer(model: torch.nn.Module) -> torch.nn.Module:
+    """The layer the CAM methods explain: ``head``, ``layer4`` or the first convolution."""
+    if not isinstance(model, torch.nn.Module):
+        return "head"  # the method itself must then refuse the model
+    for name in ("head", "layer4"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def cheap_occlusion(model, x, target, **kwargs):
+    """Occlusion with 2 × 2 patches over the image (4 forward passes per image)."""
+    side = x.shape[-1] if isinstance(x, torch.Tensor) and x.ndim >= 2 else 8
+    return course.occlusion(model, x, target, patch=side // 2, stride=side // 2,
+                            progress=False, **kwargs)
+
+
+# Every method of course_lib with settings cheap enough for the generic tests
+# (model left as found, bad input, chunking). Each takes (model, inputs, target, **kwargs).
+ALL_METHODS = {
+    "vanilla_gradient": course.vanilla_gradient,
+    "gradient_x_input": course.gradient_x_input,
+    "deconvnet": course.deconvnet,
+    "guided_backprop": course.guided_backprop,
+    "grad_cam": lambda m, x, t, **kw: course.grad_cam(m, x, t, cam_layer(m), **kw),
+    "grad_cam_plus_plus": lambda m, x, t, **kw: course.grad_cam_plus_plus(m, x, t, cam_layer(m),
+                                                                          **kw),
+    "guided_grad_cam": lambda m, x, t, **kw: course.guided_grad_cam(m, x, t, cam_layer(m), **kw),
+    "smoothgrad": lambda m, x, t, **kw: course.smoothgrad(m, x, t, n_samples=2, progress=False,
+                                                          **kw),
+    "integrated_gradients": lambda m, x, t, **kw: course.integrated_gradients(
+        m, x, t, steps=2, progress=False, **kw),
+    "occlusion": lambda m, x, t, **kw: cheap_occlusion(m, x, t, **kw),
+}
+RULE_METHODS = ("deconvnet", "guided_backprop", "guided_grad_cam")

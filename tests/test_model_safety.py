@@ -12,9 +12,9 @@ from torch import nn
 import course_lib as course
 from course_lib.relu_rules import relu_backward_rule
 
-METHODS = [course.vanilla_gradient, course.gradient_x_input, course.deconvnet,
-           course.guided_backprop]
-RULE_METHODS = [course.deconvnet, course.guided_backprop]
+from conftest import ALL_METHODS, RULE_METHODS
+
+METHODS = list(ALL_METHODS)
 
 
 def snapshot(model: nn.Module) -> dict:
@@ -51,15 +51,15 @@ def unusual_state(model: nn.Module) -> nn.Module:
     return model
 
 
-@pytest.mark.parametrize("method", METHODS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("method", METHODS)
 def test_model_left_as_found(method, any_model, photos):
     model = unusual_state(any_model)
     before = snapshot(model)
-    method(model, photos[:2], [1, 2])
+    ALL_METHODS[method](model, photos[:2], [1, 2])
     assert_unchanged(before, model)
 
 
-@pytest.mark.parametrize("method", METHODS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("method", METHODS)
 def test_model_left_as_found_after_exception(method, any_model, photos):
     """An error raised in the middle of the forward pass must not leave rules or flags behind."""
     model = unusual_state(any_model)
@@ -71,16 +71,17 @@ def test_model_left_as_found_after_exception(method, any_model, photos):
     handle = middle.register_forward_hook(explode)
     before = snapshot(model)
     with pytest.raises(RuntimeError, match="injected failure"):
-        method(model, photos[:2], [1, 2])
+        ALL_METHODS[method](model, photos[:2], [1, 2])
     assert_unchanged(before, model)
     handle.remove()
 
 
-@pytest.mark.parametrize("method", METHODS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("method", METHODS)
 def test_results_do_not_depend_on_train_mode(method, lite0, photos):
     """Attribution runs in eval mode: a model left in train mode gives the same map."""
     in_train_mode = copy.deepcopy(lite0).train()
-    torch.testing.assert_close(method(in_train_mode, photos[:1], 3), method(lite0, photos[:1], 3))
+    run = ALL_METHODS[method]
+    torch.testing.assert_close(run(in_train_mode, photos[:1], 3), run(lite0, photos[:1], 3))
 
 
 def test_inplace_relu_model_works_and_matches_out_of_place(photos):
@@ -92,8 +93,8 @@ def test_inplace_relu_model_works_and_matches_out_of_place(photos):
             module.inplace = False
     assert any(getattr(m, "inplace", False) for m in inplace.modules())
     for method in RULE_METHODS:
-        torch.testing.assert_close(method(inplace, photos[:2], [0, 1]),
-                                   method(out_of_place, photos[:2], [0, 1]))
+        torch.testing.assert_close(ALL_METHODS[method](inplace, photos[:2], [0, 1]),
+                                   ALL_METHODS[method](out_of_place, photos[:2], [0, 1]))
 
 
 class FunctionalReLUNet(nn.Module):
@@ -108,12 +109,12 @@ class FunctionalReLUNet(nn.Module):
         return self.fc(self.act(x).mean(dim=(2, 3)))
 
 
-@pytest.mark.parametrize("method", RULE_METHODS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("method", RULE_METHODS)
 def test_functional_relu_is_refused_and_model_restored(method):
     model = FunctionalReLUNet()
     before = snapshot(model)
     with pytest.raises(TypeError, match="torch.relu"):
-        method(model, torch.rand(2, 3, 8, 8), [0, 1])
+        ALL_METHODS[method](model, torch.rand(2, 3, 8, 8), [0, 1])
     assert_unchanged(before, model)
 
 
@@ -145,8 +146,9 @@ def test_shared_relu_module_is_swapped_everywhere_and_restored():
     assert model[1] is shared and model[3] is shared
 
 
-def test_result_on_inputs_device_and_inputs_untouched(lite0, photos):
+@pytest.mark.parametrize("method", METHODS)
+def test_result_on_inputs_device_and_inputs_untouched(method, lite0, photos):
     x = photos[:1].clone()
-    attribution = course.guided_backprop(lite0, x, 0)
-    assert attribution.device == x.device
+    attribution = ALL_METHODS[method](lite0, x, 0)
+    assert attribution.device == x.device and torch.isfinite(attribution).all()
     assert torch.equal(x, photos[:1]) and not x.requires_grad
