@@ -2,14 +2,15 @@
 #   make course   set up .venv and open the course in JupyterLab
 #   make test     set up .venv and run every test (unit tests + all notebooks under nbval)
 # More: make run-course (execute the whole course headless), make notebooks
-# (re-execute in place to refresh stored outputs), make measure (time + memory per notebook).
+# (re-execute in place to refresh stored outputs), make measure (time + memory per notebook),
+# make benchmark (course_lib against Captum and pytorch-grad-cam).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course run-course test notebooks measure clean
+.PHONY: setup course run-course test notebooks measure benchmark clean
 
 setup: $(STAMP)
 
@@ -34,6 +35,9 @@ notebooks: setup
 
 measure: setup
 	$(BIN)/python tests/run_notebooks.py --check --measure
+
+benchmark: setup
+	$(BIN)/python tests/benchmark.py
 
 clean:
 	rm -rf $(VENV) _site

@@ -4,8 +4,10 @@ Convention mapping (ours → Captum's ``method``): ``left`` → ``riemann_left``
 ``right`` → ``riemann_right``, ``midpoint`` → ``riemann_middle``, ``gausslegendre`` →
 ``gausslegendre``, and ``trapezoid`` → ``riemann_trapezoid`` × m/(m−1): Captum's
 trapezoid weights are 1/m (halved at the ends) on m points from 0 to 1, which sum to
-(m−1)/m; the trapezoid rule's are 1/(m−1). m = 9 keeps every α exact in binary, so
-both evaluate the gradient at bit-identical points.
+(m−1)/m; the trapezoid rule's are 1/(m−1). The step counts keep every Riemann α an
+exact binary fraction (k/8, (2k+1)/16, k/8 for the trapezoid's m − 1 = 8), so both
+libraries evaluate the gradient at bit-identical points: this ReLU6 network's gradient
+jumps at kinks, and a 1-ulp difference in α can land on the other side of one.
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ from test_against_captum import TARGETS
 
 CAPTUM_METHOD = {"left": "riemann_left", "right": "riemann_right", "midpoint": "riemann_middle",
                  "trapezoid": "riemann_trapezoid", "gausslegendre": "gausslegendre"}
-STEPS = 9
+STEPS = {"left": 8, "right": 8, "midpoint": 8, "trapezoid": 9, "gausslegendre": 8}
 
 
 @pytest.mark.parametrize("rule", list(CAPTUM_METHOD))
 def test_matches_captum(any_model, photos, rule):
-    ours = course.integrated_gradients(any_model, photos, TARGETS, steps=STEPS, rule=rule,
+    m = STEPS[rule]
+    ours = course.integrated_gradients(any_model, photos, TARGETS, steps=m, rule=rule,
                                        batch_size=9, progress=False)
     theirs = IntegratedGradients(any_model).attribute(
-        photos, target=TARGETS, n_steps=STEPS, method=CAPTUM_METHOD[rule],
-        internal_batch_size=9)
+        photos, target=TARGETS, n_steps=m, method=CAPTUM_METHOD[rule], internal_batch_size=9)
     if rule == "trapezoid":
-        theirs = theirs * STEPS / (STEPS - 1)
+        theirs = theirs * m / (m - 1)
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5 * float(theirs.abs().max()))
 
 
@@ -45,14 +47,19 @@ def test_matches_captum_with_a_blurred_baseline(lite0, photos):
 
 
 def test_completeness_gap_shrinks_with_steps(lite0, photos):
+    """Gauss–Legendre, 4 → 32 steps: the gap shrinks several times and ends below 10 %.
+
+    (This ReLU6 network's path integrand jumps at kinks, so low-order Riemann rules
+    converge erratically; notebook 05 shows the whole table.)
+    """
     gaps = []
-    for steps in (2, 32):
+    for steps in (4, 32):
         attribution = course.integrated_gradients(lite0, photos[1:2], 967, steps=steps,
-                                                  rule="midpoint", progress=False)
+                                                  progress=False)
         gaps.append(course.completeness_gap(lite0, photos[1:2], attribution, 967).abs().item())
     with torch.no_grad():
         difference = (lite0(photos[1:2]) - lite0(torch.zeros_like(photos[1:2])))[0, 967].item()
-    assert gaps[1] < gaps[0] and gaps[1] < 0.05 * abs(difference)
+    assert gaps[1] < gaps[0] / 4 and gaps[1] < 0.1 * abs(difference)
 
 
 def test_completeness_gap_of_the_vanilla_gradient_is_large(lite0, photos):

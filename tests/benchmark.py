@@ -1,0 +1,115 @@
+"""Speed of course_lib's methods against Captum and pytorch-grad-cam, on this machine.
+
+    python tests/benchmark.py            # make benchmark: both models, batch 1 and 8
+    python tests/benchmark.py --quick    # batch 1 only
+
+Each pair runs on the same model, input, targets and images per forward/backward
+pass, alternately, after one warm-up; the time is the best of ``--repeats`` runs.
+The ratio is ours / theirs: below 1 means course_lib is faster. Also measures the
+SmoothGrad explorer: a redraw served from the cache, and a new σ with n = 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+import torch
+import torchvision
+from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam,
+                         NoiseTunnel, Occlusion, Saliency)
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+import course_lib as course
+
+
+def best_time(function: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def pairs(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, targets: list[int]):
+    """(method, ours, theirs, peer name) for one model and batch."""
+    n = len(x)
+    per_pass = 16  # images per forward/backward pass, the same for both sides
+    samples_per_pass = max(1, per_pass // n)
+    yield ("vanilla gradient", lambda: course.vanilla_gradient(model, x, targets, batch_size=n),
+           lambda: Saliency(model).attribute(x, target=targets, abs=False), "Captum Saliency")
+    yield ("guided backprop", lambda: course.guided_backprop(model, x, targets, batch_size=n),
+           lambda: GuidedBackprop(model).attribute(x, target=targets), "Captum GuidedBackprop")
+    yield ("Grad-CAM", lambda: course.grad_cam(model, x, targets, layer, batch_size=n),
+           lambda: LayerAttribution.interpolate(
+               LayerGradCam(model, layer).attribute(x, target=targets, relu_attributions=True),
+               x.shape[-2:], interpolate_mode="bilinear"), "Captum LayerGradCam")
+    grad_cam_peer = GradCAM(model, [layer])
+    yield ("Grad-CAM", lambda: course.grad_cam(model, x, targets, layer, batch_size=n),
+           lambda: grad_cam_peer(x, targets=[ClassifierOutputTarget(t) for t in targets]),
+           "pytorch-grad-cam GradCAM")
+    yield ("SmoothGrad n=50", lambda: course.smoothgrad(
+               model, x, targets, noise_level=0.15, n_samples=50,
+               batch_size=samples_per_pass * n, progress=False),
+           lambda: NoiseTunnel(Saliency(model)).attribute(
+               x, nt_type="smoothgrad", nt_samples=50, nt_samples_batch_size=samples_per_pass,
+               stdevs=0.15, target=targets, abs=False), "Captum NoiseTunnel(Saliency)")
+    yield ("IG 50 steps", lambda: course.integrated_gradients(
+               model, x, targets, steps=50, batch_size=samples_per_pass * n, progress=False),
+           lambda: IntegratedGradients(model).attribute(
+               x, target=targets, n_steps=50, internal_batch_size=samples_per_pass * n),
+           "Captum IntegratedGradients")
+    yield ("occlusion 32/16", lambda: course.occlusion(
+               model, x, targets, patch=32, stride=16, fill=0.5, batch_size=32, progress=False),
+           lambda: Occlusion(model).attribute(
+               x, target=targets, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16),
+               baselines=0.5, perturbations_per_eval=32), "Captum Occlusion")
+
+
+def explorer_latency() -> tuple[float, float]:
+    model = course.load_efficientnet_lite0()
+    photos = dict(zip(course.SAMPLE_PHOTOS, course.load_photos()))
+    explorer = course.SmoothGradExplorer(model, photos, batch_size=10)
+    target = explorer.class_picker.value
+    new_sigma = explorer.show("chelsea", target, 20, 50)
+    redraws = [explorer.show("chelsea", target, 20, n).redraw_s for n in (10, 30, 50, 1)]
+    return new_sigma.compute_s + new_sigma.redraw_s, max(redraws)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="batch 1 only")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    torch.manual_seed(0)
+    lite0 = course.load_efficientnet_lite0()
+    resnet18 = torchvision.models.resnet18(weights=None).eval()
+    photos = course.load_photos()
+    batches = (1,) if args.quick else (1, 8)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n")
+    print("| model | batch | method | course_lib (s) | peer | peer (s) | ratio |")
+    print("|---|---:|---|---:|---|---:|---:|")
+    for model_name, model, layer in (("EfficientNet-Lite0", lite0, lite0.head),
+                                     ("ResNet-18", resnet18, resnet18.layer4)):
+        for n in batches:
+            x = photos.repeat(2, 1, 1, 1)[:n].contiguous()
+            targets = [285, 967, 417, 657, 285, 967, 417, 657][:n]
+            for method, ours, theirs, peer in pairs(model, layer, x, targets):
+                ours(), theirs()  # warm-up
+                ours_s = best_time(ours, args.repeats)
+                theirs_s = best_time(theirs, args.repeats)
+                print(f"| {model_name} | {n} | {method} | {ours_s:.3f} | {peer} | "
+                      f"{theirs_s:.3f} | {ours_s / theirs_s:.2f} |", flush=True)
+    new_sigma, redraw = explorer_latency()
+    print(f"\nSmoothGrad explorer (EfficientNet-Lite0): a new σ with n = 50 takes {new_sigma:.2f} s;"
+          f" a slider move served from the cache redraws in {redraw * 1000:.0f} ms (worst of 4).")
+
+
+if __name__ == "__main__":
+    main()
