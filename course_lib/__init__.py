@@ -11,21 +11,33 @@ Small on purpose. Each module is one idea:
 ``explorer``        the SmoothGrad explorer widget
 ``integrated_gradients``  Integrated Gradients, baselines, completeness
 ``occlusion``       occlusion
+``synthetic``       synthetic shapes with known evidence masks (ground truth)
+``small_cnn``       a small CNN trained on the shapes; its shipped weights
+``localisation``    pointing game, attribution mass inside the mask
+``sanity_checks``   cascading model randomization (Adebayo et al. 2018)
+``deletion_insertion``  deletion and insertion curves (Petsiuk et al. 2018)
+``fragility``       top-k attack on saliency maps, softplus surrogate (Ghorbani et al. 2019)
 ``relu_rules``      the three backward rules of a ReLU, swapped in and out
 ``model_state``     leave the model exactly as it was found
 ``checks``          clear errors for wrong arguments
+``check``           exercise checkers: ``course.check.vanilla_gradient(my_fn)`` prints ✓ or why not
 ``maps``            channel aggregation, map comparison
 ``plotting``        one figure style for the course
 ``session``         ``setup()``: seed, style, threads, device
 ==================  ============================================================
 """
 
+from course_lib import check
 from course_lib.cam import grad_cam, grad_cam_plus_plus, guided_grad_cam
+from course_lib.deletion_insertion import deletion_curve, insertion_curve, random_saliency
 from course_lib.explorer import SmoothGradExplorer
+from course_lib.fragility import (random_sign_noise, softplus_relus, top_k_attack,
+                                  top_k_intersection)
 from course_lib.gradients import deconvnet, gradient_x_input, guided_backprop, vanilla_gradient
-from course_lib.images import (SAMPLE_PHOTOS, load_image, load_photos, preprocess, sample_photo,
-                               to_display)
+from course_lib.images import (SAMPLE_PHOTOS, load_image, load_photos, open_own_image,
+                               preprocess, sample_photo, to_display)
 from course_lib.integrated_gradients import completeness_gap, integrated_gradients, make_baseline
+from course_lib.localisation import mass_inside_mask, pointing_game
 from course_lib.maps import aggregate_channels, rank_correlation
 from course_lib.models import (WeightsUnavailableError, class_index, imagenet_classes,
                                load_efficientnet_lite0, load_torchvision_model, top_k)
@@ -33,16 +45,28 @@ from course_lib.occlusion import occlusion
 from course_lib.plotting import (plot_grid, show_abs_map, show_image, show_overlay,
                                  show_signed_map)
 from course_lib.relu_rules import relu_backward_rule
+from course_lib.sanity_checks import (cascade_layers, cascading_randomization,
+                                      model_randomization_test)
 from course_lib.session import setup
+from course_lib.small_cnn import load_small_cnn, train_small_cnn
 from course_lib.smoothgrad import smoothgrad
+from course_lib.synthetic import CLASS_NAMES as SHAPE_CLASSES
+from course_lib.synthetic import make_shapes
 
 __all__ = [
     "SAMPLE_PHOTOS", "SmoothGradExplorer", "WeightsUnavailableError", "aggregate_channels",
+    "check",
     "class_index", "completeness_gap", "deconvnet", "grad_cam", "grad_cam_plus_plus",
     "gradient_x_input", "guided_backprop", "guided_grad_cam", "imagenet_classes",
     "integrated_gradients", "load_efficientnet_lite0", "load_image", "load_photos",
-    "load_torchvision_model", "make_baseline", "occlusion", "plot_grid", "preprocess",
+    "load_torchvision_model", "make_baseline", "occlusion", "open_own_image", "plot_grid",
+    "preprocess",
     "rank_correlation", "relu_backward_rule", "sample_photo", "setup", "show_abs_map",
     "show_image", "show_overlay", "show_signed_map", "smoothgrad", "to_display", "top_k",
     "vanilla_gradient",
+    "SHAPE_CLASSES", "load_small_cnn", "make_shapes", "mass_inside_mask", "pointing_game",
+    "train_small_cnn",
+    "cascade_layers", "cascading_randomization", "model_randomization_test",
+    "deletion_curve", "insertion_curve", "random_saliency",
+    "random_sign_noise", "softplus_relus", "top_k_attack", "top_k_intersection",
 ]

@@ -17,7 +17,7 @@ gradient :math:`\mathbb{I}(X_n < 6)` and the rule replaces the ReLU part.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -31,25 +31,30 @@ RULES: tuple[str, ...] = ("gradient", "deconvnet", "guided")
 
 
 class _RuleReLUFunction(torch.autograd.Function):
-    """ReLU (or ReLU6) forward; backward by the chosen rule."""
+    """ReLU (or ReLU6) forward; backward by the chosen rule.
+
+    Only the boolean masks the rule needs are kept for the backward pass (one
+    byte per element instead of the four of a saved float input).
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, rule: str, cap: float | None) -> torch.Tensor:
-        ctx.rule, ctx.cap = rule, cap
-        ctx.save_for_backward(x)
-        return x.clamp(min=0, max=cap)  # never in place, so inplace=True models work
+        ctx.rule = rule
+        output = x.clamp(min=0, max=cap)  # never in place, so inplace=True models work
+        below_cap = None if cap is None else x < cap  # the cap's ordinary gradient
+        if rule == "deconvnet":  # ignores the forward activation: keep the cap only
+            ctx.save_for_backward(below_cap)
+        else:  # gradient and guided: I(X_n > 0), and below the cap
+            ctx.save_for_backward(x > 0 if below_cap is None else (x > 0) & below_cap)
+        return output
 
     @staticmethod
     def backward(ctx, signal: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        (x,) = ctx.saved_tensors
-        if ctx.cap is not None:
-            signal = signal * (x < ctx.cap)  # the cap's ordinary gradient
-        if ctx.rule == "gradient":
-            signal = signal * (x > 0)
-        elif ctx.rule == "deconvnet":
+        (mask,) = ctx.saved_tensors
+        if ctx.rule != "gradient":  # DeconvNet and guided: only positive signals pass
             signal = signal.clamp(min=0)
-        else:  # guided
-            signal = signal.clamp(min=0) * (x > 0)
+        if mask is not None:
+            signal = signal * mask
         return signal, None, None
 
 
@@ -96,6 +101,31 @@ def relu_modules(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
 
 
 @contextmanager
+def swapped_relus(model: nn.Module, replacement: Callable[[float | None], nn.Module],
+                  purpose: str) -> Iterator[nn.Module]:
+    """Inside the block every ``nn.ReLU``/``nn.ReLU6`` module is ``replacement(cap)``.
+
+    ``cap`` is 6.0 for a ReLU6 and ``None`` for a ReLU. The original module objects
+    are put back on exit, also after an exception. Raises ``TypeError`` if the model
+    has no ReLU modules, or if its forward pass calls a functional ReLU that cannot
+    be swapped; ``purpose`` ("the guided rule", …) makes that message specific.
+    """
+    places = relu_modules(model)
+    if not places:
+        raise TypeError(f"{type(model).__name__} has no nn.ReLU or nn.ReLU6 modules, so "
+                        f"{purpose} has nothing to act on (a ReLU called as a function, "
+                        "F.relu or torch.relu, cannot be swapped: use nn.ReLU modules)")
+    try:
+        for parent, name, original in places:
+            setattr(parent, name, replacement(6.0 if isinstance(original, nn.ReLU6) else None))
+        with _FunctionalReLUGuard():
+            yield model
+    finally:
+        for parent, name, original in places:
+            setattr(parent, name, original)
+
+
+@contextmanager
 def relu_backward_rule(model: nn.Module, rule: Rule) -> Iterator[nn.Module]:
     """Inside the block, every ReLU/ReLU6 module of ``model`` back-propagates by ``rule``.
 
@@ -105,17 +135,5 @@ def relu_backward_rule(model: nn.Module, rule: Rule) -> Iterator[nn.Module]:
     """
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
-    places = relu_modules(model)
-    if not places:
-        raise TypeError(f"{type(model).__name__} has no nn.ReLU or nn.ReLU6 modules, so the "
-                        f"{rule} rule has nothing to act on (a ReLU called as a function, "
-                        "F.relu or torch.relu, cannot be swapped: use nn.ReLU modules)")
-    try:
-        for parent, name, original in places:
-            cap = 6.0 if isinstance(original, nn.ReLU6) else None
-            setattr(parent, name, RuleReLU(rule, cap))
-        with _FunctionalReLUGuard():
-            yield model
-    finally:
-        for parent, name, original in places:
-            setattr(parent, name, original)
+    with swapped_relus(model, lambda cap: RuleReLU(rule, cap), f"the {rule} rule"):
+        yield model

@@ -55,4 +55,26 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make course" in readme
-    assert re.search(r"^make test$", ci, re.MULTILINE)
+    assert re.search(r"^unshare --net bash -c 'ip link set lo up && \S* ?make test'$", ci,
+                     re.MULTILINE), "CI must run `make test` offline (loopback only)"
+    assert re.search(r"^make setup\b", ci, re.MULTILINE)
+
+
+def test_readme_binder_link_opens_the_first_notebook_of_this_repository():
+    readme = (ROOT / "README.md").read_text()
+    repository = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"][
+        "Repository"]
+    owner_repo = re.match(r"https://github\.com/([^/]+/[^/]+)$", repository).group(1)
+    link = re.search(r"\(https://mybinder\.org/v2/gh/([^/]+/[^/]+)/([^?)]+)\?urlpath=([^)]+)\)",
+                     readme)
+    assert link, "the README needs a Binder launch link"
+    assert link.group(1) == owner_repo, "the Binder link must point at this repository"
+    assert link.group(3) == "lab/tree/notebooks/00_introduction.ipynb"
+    assert (ROOT / "notebooks" / "00_introduction.ipynb").exists()
+
+
+def test_binder_needs_no_download_at_start():
+    """postBuild only installs the local package, without dependencies or network."""
+    post_build = (ROOT / "postBuild").read_text()
+    commands = [line for line in post_build.splitlines() if line and not line.startswith("#")]
+    assert commands == ["set -euo pipefail", "python -m pip install --no-deps -e ."], commands

@@ -1,0 +1,152 @@
+"""Cascading model randomization (course_lib.sanity_checks) on tiny models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import course_lib as course
+from course_lib.sanity_checks import (LITE0_CASCADE, cascade_layers, cascading_randomization,
+                                      model_randomization_test, reinitialise)
+
+
+def tiny_cnn() -> nn.Sequential:
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("conv1", nn.Conv2d(3, 4, 3, padding=1))
+    model.add_module("bn1", nn.BatchNorm2d(4))
+    model.add_module("relu1", nn.ReLU())
+    model.add_module("conv2", nn.Conv2d(4, 4, 3, padding=1))
+    model.add_module("relu2", nn.ReLU())
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flat", nn.Flatten())
+    model.add_module("fc", nn.Linear(4, 3))
+    with torch.no_grad():  # "trained" BatchNorm: statistics away from the defaults
+        model.bn1.running_mean.fill_(0.3)
+        model.bn1.running_var.fill_(2.0)
+        model.bn1.weight.fill_(1.5)
+    return model.eval()
+
+
+TOP_DOWN = ["fc", "conv2", "bn1", "conv1"]
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def changed_modules(before: dict[str, torch.Tensor], model: nn.Module) -> set[str]:
+    return {key.rsplit(".", 1)[0] for key, value in model.state_dict().items()
+            if not torch.equal(before[key], value)}
+
+
+def test_users_model_is_untouched() -> None:
+    model = tiny_cnn()
+    before = snapshot(model)
+    result = model_randomization_test(model, torch.rand(2, 3, 8, 8), 0, course.vanilla_gradient,
+                                      TOP_DOWN, progress=False)
+    assert len(result.steps) == 4
+    assert changed_modules(before, model) == set()
+    assert not model.training
+
+
+def test_step_k_randomizes_exactly_the_layers_above() -> None:
+    model = tiny_cnn()
+    before = snapshot(model)
+    for k, (label, copy_k) in enumerate(cascading_randomization(model, TOP_DOWN, seed=1)):
+        assert label == TOP_DOWN[k]
+        assert copy_k is not model
+        assert changed_modules(before, copy_k) == set(TOP_DOWN[:k + 1])
+
+
+def test_independent_mode_randomizes_one_layer() -> None:
+    model = tiny_cnn()
+    before = snapshot(model)
+    for name, copy_k in cascading_randomization(model, TOP_DOWN, cascade=False):
+        assert changed_modules(before, copy_k) == {name}
+
+
+def test_batchnorm_reset_or_kept() -> None:
+    model = tiny_cnn()
+    reset = reinitialise(model.bn1, "reset")
+    assert reset == [""]
+    assert torch.equal(model.bn1.running_mean, torch.zeros(4))
+    assert torch.equal(model.bn1.running_var, torch.ones(4))
+    assert torch.equal(model.bn1.weight.detach(), torch.ones(4))
+    model = tiny_cnn()
+    before = snapshot(model)
+    (_, copy_all), = cascading_randomization(model, {"all": ["fc", "conv2", "bn1", "conv1"]},
+                                             batchnorm="keep")
+    assert changed_modules(before, copy_all) == {"fc", "conv2", "conv1"}
+
+
+def test_seeded_and_reproducible() -> None:
+    model = tiny_cnn()
+    first = [snapshot(m) for _, m in cascading_randomization(model, TOP_DOWN, seed=3)]
+    second = [snapshot(m) for _, m in cascading_randomization(model, TOP_DOWN, seed=3)]
+    other = [snapshot(m) for _, m in cascading_randomization(model, TOP_DOWN, seed=4)]
+    for a, b in zip(first, second):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(first[0]["fc.weight"], other[0]["fc.weight"])
+    state = torch.get_rng_state()
+    list(cascading_randomization(model, TOP_DOWN))
+    assert torch.equal(state, torch.get_rng_state())  # global RNG left alone
+
+
+def test_identical_maps_correlate_perfectly_and_randomized_ones_do_not() -> None:
+    model = tiny_cnn()
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    # A "method" that ignores the model: its maps never change, rank correlation 1, SSIM 1.
+    def edge_detector(m, inputs, target):
+        return inputs.sum(dim=1)
+    fixed = model_randomization_test(model, x, 0, edge_detector, TOP_DOWN, ssim=True,
+                                     progress=False)
+    assert torch.allclose(fixed.rank_correlation, torch.ones(4, 2, dtype=torch.float64))
+    assert torch.allclose(fixed.ssim, torch.ones(4, 2, dtype=torch.float64))
+    gradient = model_randomization_test(model, x, 0, course.vanilla_gradient, TOP_DOWN,
+                                        ssim=True, progress=False)
+    assert gradient.maps.shape == (4, 2, 8, 8)
+    assert gradient.original.shape == (2, 8, 8)
+    assert gradient.rank_correlation[-1].abs().max() < 0.9  # everything randomized
+
+
+def test_rank_correlation_is_spearman() -> None:
+    a = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert course.rank_correlation(a, a ** 3) == pytest.approx(1.0)  # monotone → 1
+    assert course.rank_correlation(a, -a) == pytest.approx(-1.0)
+
+
+def test_bad_layers_refused() -> None:
+    model = tiny_cnn()
+    with pytest.raises(ValueError, match="no submodule named 'layer9'"):
+        list(cascading_randomization(model, ["fc", "layer9"]))
+    with pytest.raises(TypeError, match="not one string"):
+        list(cascading_randomization(model, "fc"))
+    with pytest.raises(ValueError, match="listed twice"):
+        list(cascading_randomization(model, ["fc", "fc"]))
+
+
+def test_module_without_reset_parameters_refused() -> None:
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return x * self.weight
+
+    with pytest.raises(TypeError, match="no reset_parameters"):
+        reinitialise(nn.Sequential(nn.Linear(2, 2), Scale()))
+
+
+def test_default_cascades() -> None:
+    assert list(cascade_layers(tiny_cnn())) == ["fc", "conv2", "bn1", "conv1"]
+    from course_lib.efficientnet_lite import EfficientNetLite0
+    lite0 = EfficientNetLite0()
+    steps = cascade_layers(lite0)
+    assert steps == LITE0_CASCADE
+    names = [name for group in steps.values() for name in group]
+    blocks = [int(n.split(".")[1]) for n in names if n.startswith("blocks.")]
+    assert sorted(blocks, reverse=True) == list(range(16))[::-1]  # every block once
+    assert names[0] == "fc" and names[-1] == "stem"
