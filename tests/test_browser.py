@@ -247,12 +247,12 @@ def test_noise_slider_redraws_the_map_in_jupyterlab(browser: DevTools):
     after_value = devtools.js(readout)
     assert int(after_value) > int(before_value)
 
-    def redrawn() -> np.ndarray | None:
+    def redrawn() -> list[np.ndarray] | None:
         image = explorer_image(devtools)
         changed = image.shape == before.shape and np.abs(
             image.astype(int) - before.astype(int)).mean() > 1.0
-        return image if changed else None
-    after = wait_for(redrawn, 120, "the explorer to redraw its map", interval=0.5)
+        return [image] if changed else None
+    (after,) = wait_for(redrawn, 120, "the explorer to redraw its map", interval=0.5)
     assert not devtools.js(ERRORS), f"an error appeared: {devtools.js(ERRORS)}"
     status = devtools.js(f"{NOISE_SLIDER}.closest('.widget-vbox')"
                          ".querySelector('.widget-label:last-child')?.textContent ?? ''")
