@@ -17,6 +17,7 @@ gradient :math:`\mathbb{I}(X_n < 6)` and the rule replaces the ReLU part.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -33,29 +34,31 @@ RULES: tuple[str, ...] = ("gradient", "deconvnet", "guided")
 class _RuleReLUFunction(torch.autograd.Function):
     """ReLU (or ReLU6) forward; backward by the chosen rule.
 
-    Only the boolean masks the rule needs are kept for the backward pass (one
-    byte per element instead of the four of a saved float input).
+    The backward reads the masks off the saved *output* :math:`Y = \min(\max(X, 0), 6)`:
+    :math:`Y > 0 \iff X > 0` and :math:`Y < 6 \iff X < 6`. PyTorch's own fused
+    ReLU/ReLU6 backward kernels apply them, so a rule costs one extra operation
+    (the clamp of the signal) over the ordinary gradient.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, rule: str, cap: float | None) -> torch.Tensor:
-        ctx.rule = rule
         output = x.clamp(min=0, max=cap)  # never in place, so inplace=True models work
-        below_cap = None if cap is None else x < cap  # the cap's ordinary gradient
-        if rule == "deconvnet":  # ignores the forward activation: keep the cap only
-            ctx.save_for_backward(below_cap)
-        else:  # gradient and guided: I(X_n > 0), and below the cap
-            ctx.save_for_backward(x > 0 if below_cap is None else (x > 0) & below_cap)
+        ctx.rule, ctx.cap = rule, cap
+        ctx.save_for_backward(output)
         return output
 
     @staticmethod
     def backward(ctx, signal: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        (mask,) = ctx.saved_tensors
+        (output,) = ctx.saved_tensors
         if ctx.rule != "gradient":  # DeconvNet and guided: only positive signals pass
             signal = signal.clamp(min=0)
-        if mask is not None:
-            signal = signal * mask
-        return signal, None, None
+        # DeconvNet ignores the forward activation: keep only the cap's gradient I(X < 6).
+        low = -math.inf if ctx.rule == "deconvnet" else 0.0
+        if ctx.cap is not None:  # signal · I(low < Y < cap)
+            return torch.ops.aten.hardtanh_backward(signal, output, low, ctx.cap), None, None
+        if ctx.rule == "deconvnet":
+            return signal, None, None
+        return torch.ops.aten.threshold_backward(signal, output, 0.0), None, None  # · I(Y > 0)
 
 
 class RuleReLU(nn.Module):
