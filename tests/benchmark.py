@@ -53,7 +53,7 @@ def best_times(ours: Callable[[], object], theirs: Callable[[], object],
 def pairs(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, targets: list[int]):
     """(method, ours, theirs, peer name) for one model and batch."""
     n = len(x)
-    per_pass = 16  # images per forward/backward pass, the same for both sides
+    per_pass = 8  # images per forward/backward pass, the same for both sides
     samples_per_pass = max(1, per_pass // n)
     yield ("vanilla gradient", lambda: course.vanilla_gradient(model, x, targets, batch_size=n),
            lambda: Saliency(model).attribute(x, target=targets, abs=False), "Captum Saliency")
