@@ -32,7 +32,7 @@ RULES: tuple[str, ...] = ("gradient", "deconvnet", "guided")
 
 
 class _RuleReLUFunction(torch.autograd.Function):
-    """ReLU (or ReLU6) forward; backward by the chosen rule.
+    r"""ReLU (or ReLU6) forward; backward by the chosen rule.
 
     The backward reads the masks off the saved *output* :math:`Y = \min(\max(X, 0), 6)`:
     :math:`Y > 0 \iff X > 0` and :math:`Y < 6 \iff X < 6`. PyTorch's own fused
