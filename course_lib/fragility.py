@@ -230,6 +230,17 @@ def top_k_intersection(map_a: torch.Tensor, map_b: torch.Tensor, k: int) -> torc
     return shared.flatten(1).sum(dim=1).float() / k
 
 
+def _logits_and_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
+                         create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward and one backward pass: the logits and :func:`gradient_saliency`'s map."""
+    if not x.requires_grad:
+        x = x.detach().clone().requires_grad_(True)
+    logits = model(x)
+    score = logits.gather(1, target[:, None]).sum()
+    (gradient,) = torch.autograd.grad(score, x, create_graph=create_graph)
+    return logits, gradient.abs().sum(dim=1)
+
+
 def gradient_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
                       create_graph: bool = False) -> torch.Tensor:
     r"""Unnormalised vanilla-gradient map :math:`\sum_k |\partial z_c/\partial x_k|`, ``(N, H, W)``.
@@ -237,21 +248,14 @@ def gradient_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
     Arguments already checked and on one device. With ``create_graph=True`` the
     map stays differentiable with respect to ``x`` (``x`` must require grad).
     """
-    if not x.requires_grad:
-        x = x.detach().clone().requires_grad_(True)
-    logits = model(x)
-    score = logits.gather(1, target[:, None]).sum()
-    (gradient,) = torch.autograd.grad(score, x, create_graph=create_graph)
-    return gradient.abs().sum(dim=1)
+    return _logits_and_saliency(model, x, target, create_graph)[1]
 
 
 def _predict_and_map(model: nn.Module, x: torch.Tensor, target: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Real-model label and vanilla-gradient map (one forward + one backward)."""
-    x = x.detach().clone().requires_grad_(True)
-    logits = model(x)
-    (gradient,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), x)
-    return logits.detach().argmax(dim=1), gradient.abs().sum(dim=1)
+    logits, saliency = _logits_and_saliency(model, x.detach(), target, create_graph=False)
+    return logits.detach().argmax(dim=1), saliency
 
 
 def top_k_mass(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
