@@ -50,9 +50,9 @@ benchmark: setup
 	$(BIN)/python tests/benchmark.py --notebooks
 
 # Retrain the small CNN of notebook 07 on the synthetic shapes (about 1.5 min on 2 idle CPU cores);
-# writes course_lib/weights/small_cnn.pt and prints its test accuracy and SHA-256.
+# writes course_lib/models/weights/small_cnn.pt and prints its test accuracy and SHA-256.
 train-cnn: setup
-	$(BIN)/python -m course_lib.train_cnn --train
+	$(BIN)/python -m course_lib.models.train_cnn --train
 
 clean:
 	rm -rf $(VENV) _site

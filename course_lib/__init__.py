@@ -1,68 +1,109 @@
 """course_lib: the helper library of the pixel-attribution course.
 
-Small on purpose. Each module is one idea:
+Small on purpose, and grouped so that its folders show the architecture. Arrows only
+point down this list: a module imports from the groups below it, never above.
 
 ==================  ============================================================
-``models``          EfficientNet-Lite0 (offline) and optional torchvision models
-``images``          sample photos, a learner's own file, preprocessing
-``gradients``       vanilla gradient, gradient × input, DeconvNet, guided backprop
-``cam``             Grad-CAM, Grad-CAM++, Guided Grad-CAM
-``smoothgrad``      SmoothGrad, SmoothGrad², VarGrad
-``explorer``        the SmoothGrad explorer widget
-``integrated_gradients``  Integrated Gradients, baselines, completeness
-``occlusion``       occlusion
-``synthetic``       synthetic shapes with known evidence masks (ground truth)
-``small_cnn``       a small CNN trained on the shapes; its shipped weights
-``localisation``    pointing game, attribution mass inside the mask
-``sanity_checks``   cascading model randomization (Adebayo et al. 2018)
-``deletion_insertion``  deletion and insertion curves (Petsiuk et al. 2018)
-``fragility``       top-k attack on saliency maps, softplus surrogate (Ghorbani et al. 2019)
-``relu_rules``      the three backward rules of a ReLU, swapped in and out
-``model_state``     leave the model exactly as it was found
-``checks``          clear errors for wrong arguments
-``check``           exercise checkers: ``course.check.vanilla_gradient(my_fn)`` prints ✓ or why not
-``maps``            channel aggregation, map comparison
-``plotting``        one figure style for the course
-``session``         ``setup()``: seed, style, threads, device
+``teaching``        exercise checkers (``check``), the SmoothGrad explorer,
+                    plotting, ``setup()``
+``evaluation``      ground truth (localisation), sanity checks, deletion and
+                    insertion, fragility
+``methods``         gradients, ReLU rules, CAMs, SmoothGrad, Integrated
+                    Gradients, occlusion
+``models``          EfficientNet-Lite0 (offline), the small CNN, loaders, training
+``data``            sample photos, a learner's own file, synthetic shapes
+root modules        ``checks`` (clear errors), ``model_state`` (leave the model
+                    as found), ``maps`` (channel aggregation, map comparison),
+                    ``cost`` (forward and backward passes counted)
 ==================  ============================================================
+
+Every public name is available at the top level, ``course.grad_cam`` and so on
+(``import course_lib as course``). The names are loaded on first use: a notebook
+that never draws a figure or opens a widget does not pay for Matplotlib or
+ipywidgets, which matters on a 2 GB Binder machine.
 """
 
-from course_lib import check
-from course_lib.cam import grad_cam, grad_cam_plus_plus, guided_grad_cam
-from course_lib.deletion_insertion import deletion_curve, insertion_curve, random_saliency
-from course_lib.explorer import SmoothGradExplorer
-from course_lib.fragility import (random_sign_noise, softplus_relus, top_k_attack,
-                                  top_k_intersection)
-from course_lib.gradients import deconvnet, gradient_x_input, guided_backprop, vanilla_gradient
-from course_lib.images import (SAMPLE_PHOTOS, load_image, load_photos, open_own_image,
-                               preprocess, sample_photo, to_display)
-from course_lib.integrated_gradients import completeness_gap, integrated_gradients, make_baseline
-from course_lib.localisation import mass_inside_mask, pointing_game
-from course_lib.maps import aggregate_channels, rank_correlation
-from course_lib.models import (WeightsUnavailableError, class_index, imagenet_classes,
-                               load_efficientnet_lite0, load_torchvision_model, top_k)
-from course_lib.occlusion import occlusion
-from course_lib.plotting import (plot_grid, show_abs_map, show_image, show_overlay,
-                                 show_signed_map)
-from course_lib.relu_rules import relu_backward_rule
-from course_lib.sanity_checks import (cascade_layers, cascading_randomization,
-                                      model_randomization_test)
-from course_lib.session import setup
-from course_lib.small_cnn import load_small_cnn, train_small_cnn
-from course_lib.smoothgrad import smoothgrad
-from course_lib.synthetic import CLASS_NAMES as SHAPE_CLASSES
-from course_lib.synthetic import make_shapes
+from __future__ import annotations
 
-__all__ = [
-    "SAMPLE_PHOTOS", "SHAPE_CLASSES", "SmoothGradExplorer", "WeightsUnavailableError",
-    "aggregate_channels", "cascade_layers", "cascading_randomization", "check", "class_index",
-    "completeness_gap", "deconvnet", "deletion_curve", "grad_cam", "grad_cam_plus_plus",
-    "gradient_x_input", "guided_backprop", "guided_grad_cam", "imagenet_classes",
-    "insertion_curve", "integrated_gradients", "load_efficientnet_lite0", "load_image",
-    "load_photos", "load_small_cnn", "load_torchvision_model", "make_baseline", "make_shapes",
-    "mass_inside_mask", "model_randomization_test", "occlusion", "open_own_image", "plot_grid",
-    "pointing_game", "preprocess", "random_saliency", "random_sign_noise", "rank_correlation",
-    "relu_backward_rule", "sample_photo", "setup", "show_abs_map", "show_image", "show_overlay",
-    "show_signed_map", "smoothgrad", "softplus_relus", "to_display", "top_k", "top_k_attack",
-    "top_k_intersection", "train_small_cnn", "vanilla_gradient",
-]
+import importlib
+from typing import Any
+
+# public name → (module inside course_lib, attribute; None for the module itself)
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    # methods
+    "vanilla_gradient": ("methods.gradients", "vanilla_gradient"),
+    "gradient_x_input": ("methods.gradients", "gradient_x_input"),
+    "deconvnet": ("methods.gradients", "deconvnet"),
+    "guided_backprop": ("methods.gradients", "guided_backprop"),
+    "relu_backward_rule": ("methods.relu_rules", "relu_backward_rule"),
+    "grad_cam": ("methods.cam", "grad_cam"),
+    "grad_cam_plus_plus": ("methods.cam", "grad_cam_plus_plus"),
+    "guided_grad_cam": ("methods.cam", "guided_grad_cam"),
+    "smoothgrad": ("methods.smoothgrad", "smoothgrad"),
+    "integrated_gradients": ("methods.integrated_gradients", "integrated_gradients"),
+    "make_baseline": ("methods.integrated_gradients", "make_baseline"),
+    "completeness_gap": ("methods.integrated_gradients", "completeness_gap"),
+    "occlusion": ("methods.occlusion", "occlusion"),
+    # evaluation
+    "pointing_game": ("evaluation.localisation", "pointing_game"),
+    "mass_inside_mask": ("evaluation.localisation", "mass_inside_mask"),
+    "cascade_layers": ("evaluation.sanity_checks", "cascade_layers"),
+    "cascading_randomization": ("evaluation.sanity_checks", "cascading_randomization"),
+    "model_randomization_test": ("evaluation.sanity_checks", "model_randomization_test"),
+    "deletion_curve": ("evaluation.deletion_insertion", "deletion_curve"),
+    "insertion_curve": ("evaluation.deletion_insertion", "insertion_curve"),
+    "random_saliency": ("evaluation.deletion_insertion", "random_saliency"),
+    "softplus_relus": ("evaluation.fragility", "softplus_relus"),
+    "top_k_attack": ("evaluation.fragility", "top_k_attack"),
+    "random_sign_noise": ("evaluation.fragility", "random_sign_noise"),
+    "top_k_intersection": ("evaluation.fragility", "top_k_intersection"),
+    # models
+    "load_efficientnet_lite0": ("models.loaders", "load_efficientnet_lite0"),
+    "load_torchvision_model": ("models.loaders", "load_torchvision_model"),
+    "WeightsUnavailableError": ("models.loaders", "WeightsUnavailableError"),
+    "imagenet_classes": ("models.loaders", "imagenet_classes"),
+    "class_index": ("models.loaders", "class_index"),
+    "top_k": ("models.loaders", "top_k"),
+    "load_small_cnn": ("models.small_cnn", "load_small_cnn"),
+    "train_small_cnn": ("models.small_cnn", "train_small_cnn"),
+    # data
+    "SAMPLE_PHOTOS": ("data.images", "SAMPLE_PHOTOS"),
+    "sample_photo": ("data.images", "sample_photo"),
+    "load_photos": ("data.images", "load_photos"),
+    "load_image": ("data.images", "load_image"),
+    "open_own_image": ("data.images", "open_own_image"),
+    "preprocess": ("data.images", "preprocess"),
+    "to_display": ("data.images", "to_display"),
+    "make_shapes": ("data.synthetic", "make_shapes"),
+    "SHAPE_CLASSES": ("data.synthetic", "CLASS_NAMES"),
+    # root
+    "aggregate_channels": ("maps", "aggregate_channels"),
+    "count_passes": ("cost", "count_passes"),
+    "rank_correlation": ("maps", "rank_correlation"),
+    # teaching
+    "check": ("teaching.check", None),
+    "SmoothGradExplorer": ("teaching.explorer", "SmoothGradExplorer"),
+    "setup": ("teaching.session", "setup"),
+    "plot_grid": ("teaching.plotting", "plot_grid"),
+    "show_image": ("teaching.plotting", "show_image"),
+    "show_abs_map": ("teaching.plotting", "show_abs_map"),
+    "show_signed_map": ("teaching.plotting", "show_signed_map"),
+    "show_overlay": ("teaching.plotting", "show_overlay"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use (PEP 562), then keep it here."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'course_lib' has no attribute {name!r}")
+    module_name, attribute = _EXPORTS[name]
+    module = importlib.import_module(f"course_lib.{module_name}")
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -7,9 +7,13 @@ Every cell tagged ``solution`` in a course notebook is replaced, one exercise at
 
 * the solution's markdown becomes one short note ("your answer here", the checker to call,
   a link to the worked solution in the full notebook);
-* its code becomes one stub cell, ``raise NotImplementedError("Exercise N: <hint>")``. The
-  hint and the checker come from the ``student`` field of the solution cells' metadata
-  (``{"hint": ..., "check": "course.check...."}``); without it the hint is generic.
+* its code becomes one stub cell built from the ``student`` field of the solution cells'
+  metadata, ``{"hint": ..., "stub": ..., "check": ...}``: a comment with the hint, then
+  ``stub`` (the names the learner is asked to write, each raising ``NotImplementedError``
+  with the hint, or a ``None`` answer to fill in), then ``check`` (the ``course.check``
+  call on exactly those names). Run as shipped, the stub cell therefore prints the
+  checker's ✗ instead of stopping the notebook; the worked solution ends with the same
+  call and prints ✓. (Without ``stub`` the cell is a bare ``raise NotImplementedError``.)
 
 All other cells are copied unchanged, *with* their stored outputs, so the student edition also
 reads well before it is run; stub and note cells have no outputs. A short banner after the
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -113,14 +118,22 @@ def note_cell(number: int | None, notebook_name: str, check: str | None,
     return cell
 
 
-def stub_cell(number: int | None, hint: str, check: str | None,
+def stub_cell(number: int | None, hint: str, check: str | None, stub: str | None,
               cell_id: str) -> nbformat.NotebookNode:
     label = f"Exercise {number}" if number else "Exercise"
-    message = f"{label}: {hint}" + (f"; then check it with {check}" if check else "")
-    lines = [f"# {label}: your code here (replace the `raise`)."]
-    if check:
-        lines.append(f"# Check it with: {check}")
-    lines.append(f"raise NotImplementedError({message!r})")
+    if stub:
+        wrapped = textwrap.wrap(f"{label}: {hint}", width=92)
+        lines = [f"# {line}" for line in wrapped]
+        lines += ["# Replace each `raise NotImplementedError` (or `None`) below with your answer;",
+                  "# the last line checks it.", stub.rstrip()]
+        if check:
+            lines += ["", check]
+    else:
+        message = f"{label}: {hint}" + (f"; then check it with {check}" if check else "")
+        lines = [f"# {label}: your code here (replace the `raise`)."]
+        if check:
+            lines.append(f"# Check it with: {check}")
+        lines.append(f"raise NotImplementedError({message!r})")
     cell = nbformat.v4.new_code_cell("\n".join(lines))
     cell.id = cell_id
     cell.metadata = {"tags": [EXERCISE_TAG]}
@@ -154,7 +167,8 @@ def student_notebook(notebook: nbformat.NotebookNode,
             new.append(note_cell(number, notebook_name, check, has_code, f"{first.id}-note"))
         if has_code:
             first_code = next(cells[i] for i in indices if cells[i].cell_type == "code")
-            new.append(stub_cell(number, meta.get("hint", GENERIC_HINT), check, first_code.id))
+            new.append(stub_cell(number, meta.get("hint", GENERIC_HINT), check,
+                                  meta.get("stub"), first_code.id))
         replacements[indices[0]] = new
         for i in indices[1:]:
             replacements[i] = []

@@ -24,7 +24,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 import course_lib as course
-from course_lib.cam import activations_and_gradients, grad_cam_plus_plus_weights
+from course_lib.methods.cam import activations_and_gradients, grad_cam_plus_plus_weights
 from test_against_captum import TARGETS, relu6_as_relu_then_cap
 
 

@@ -1,4 +1,4 @@
-"""Deletion and insertion curves (course_lib.deletion_insertion) on hand-built cases."""
+"""Deletion and insertion curves (course_lib.evaluation.deletion_insertion) on hand-built cases."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.deletion_insertion import (area_under_curve, deletion_curve, insertion_curve,
+from course_lib.evaluation.deletion_insertion import (area_under_curve, deletion_curve, insertion_curve,
                                            random_saliency)
 
 GAIN = 4.0

@@ -1,4 +1,4 @@
-"""The top-k attack of Ghorbani et al. and its parts (course_lib.fragility), on tiny models."""
+"""The top-k attack of Ghorbani et al. and its parts (course_lib.evaluation.fragility), on tiny models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import course_lib as course
-from course_lib.fragility import (SoftplusReLU, fast_grouped_conv_double_backward,
+from course_lib.evaluation.fragility import (SoftplusReLU, fast_grouped_conv_double_backward,
                                   random_sign_noise, softplus_relus, top_k_attack,
                                   top_k_intersection, top_k_mass, top_k_mask)
 
@@ -186,7 +186,7 @@ def test_surrogate_keeps_lite0_predictions(lite0, photos) -> None:
 def test_fold_batchnorm_keeps_the_function() -> None:
     import copy
 
-    from course_lib.fragility import fold_batchnorm
+    from course_lib.evaluation.fragility import fold_batchnorm
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
                           nn.Conv2d(4, 4, 3, groups=4), nn.BatchNorm2d(4)).eval()

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import course_lib as course
-from course_lib.images import MAX_PIXELS, MissingImageError
+from course_lib.data.images import MAX_PIXELS, MissingImageError
 
 
 @pytest.mark.parametrize("name", course.SAMPLE_PHOTOS)

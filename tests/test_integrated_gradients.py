@@ -17,7 +17,7 @@ import torch
 from captum.attr import IntegratedGradients
 
 import course_lib as course
-from course_lib.integrated_gradients import quadrature
+from course_lib.methods.integrated_gradients import quadrature
 from test_against_captum import TARGETS
 
 CAPTUM_METHOD = {"left": "riemann_left", "right": "riemann_right", "midpoint": "riemann_middle",

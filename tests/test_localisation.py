@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import course_lib as course
-from course_lib import small_cnn, synthetic
-from course_lib.localisation import area_fraction, dilate
+from course_lib.data import synthetic
+from course_lib.models import small_cnn
+from course_lib.evaluation.localisation import area_fraction, dilate
 
 
 # --- metrics ---------------------------------------------------------------------------------

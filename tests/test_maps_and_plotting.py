@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import course_lib as course  # noqa: E402
-from course_lib.plotting import clip_at_percentile  # noqa: E402
+from course_lib.teaching.plotting import clip_at_percentile  # noqa: E402
 
 
 def test_aggregate_channels():

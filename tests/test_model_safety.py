@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 
 import course_lib as course
-from course_lib.relu_rules import relu_backward_rule
+from course_lib.methods.relu_rules import relu_backward_rule
 
 from conftest import ALL_METHODS, RULE_METHODS
 

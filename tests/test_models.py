@@ -12,8 +12,8 @@ import torchvision
 from torch import nn
 
 import course_lib as course
-from course_lib import models
-from course_lib.efficientnet_lite import Conv2dSame
+from course_lib.models import loaders as models
+from course_lib.models.efficientnet_lite import Conv2dSame
 
 
 @pytest.mark.parametrize("photo, expected", [

@@ -14,7 +14,7 @@ import torch
 from captum.attr import Occlusion
 
 import course_lib as course
-from course_lib.occlusion import patch_positions
+from course_lib.methods.occlusion import patch_positions
 from test_against_captum import TARGETS
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.relu_rules import RuleReLU, relu_backward_rule
+from course_lib.methods.relu_rules import RuleReLU, relu_backward_rule
 
 X = torch.tensor([-2.0, -0.5, 0.5, 2.0, 7.0])
 SIGNAL = torch.tensor([1.0, -1.0, -1.0, 1.0, 1.0])

@@ -1,4 +1,4 @@
-"""Cascading model randomization (course_lib.sanity_checks) on tiny models."""
+"""Cascading model randomization (course_lib.evaluation.sanity_checks) on tiny models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import course_lib as course
-from course_lib.sanity_checks import (LITE0_CASCADE, cascade_layers, cascading_randomization,
+from course_lib.evaluation.sanity_checks import (LITE0_CASCADE, cascade_layers, cascading_randomization,
                                       model_randomization_test, reinitialise)
 
 
@@ -142,7 +142,7 @@ def test_module_without_reset_parameters_refused() -> None:
 
 def test_default_cascades() -> None:
     assert list(cascade_layers(tiny_cnn())) == ["fc", "conv2", "bn1", "conv1"]
-    from course_lib.efficientnet_lite import EfficientNetLite0
+    from course_lib.models.efficientnet_lite import EfficientNetLite0
     lite0 = EfficientNetLite0()
     steps = cascade_layers(lite0)
     assert steps == LITE0_CASCADE

@@ -1,7 +1,7 @@
 """`make site`: the rendered course (tests/build_site.py) is complete and its links work.
 
 Built once into a temporary folder from the stored outputs (nothing is executed). Links to a
-notebook that is not in the repository yet (07, 08) fail here too, on purpose.
+notebook that is not in the repository yet (09, 11) fail here too, on purpose.
 """
 
 from __future__ import annotations

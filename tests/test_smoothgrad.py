@@ -15,7 +15,7 @@ import torch
 from captum.attr import NoiseTunnel, Saliency
 
 import course_lib as course
-from course_lib.explorer import SmoothGradExplorer
+from course_lib.teaching.explorer import SmoothGradExplorer
 from test_against_captum import TARGETS
 
 
