@@ -9,7 +9,7 @@ point down this list: a module imports from the groups below it, never above.
 ``evaluation``      ground truth (localisation), sanity checks, deletion and
                     insertion, fragility
 ``methods``         gradients, ReLU rules, CAMs, SmoothGrad, Integrated
-                    Gradients, occlusion
+                    Gradients, occlusion; ``forward`` (scores without gradients)
 ``models``          EfficientNet-Lite0 (offline), the small CNN, loaders, training
 ``data``            sample photos, a learner's own file, synthetic shapes
 root modules        ``checks`` (clear errors), ``model_state`` (leave the model

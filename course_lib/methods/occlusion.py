@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.checks import Target, check_batch_size, check_target_range, prepare
+from course_lib.methods.forward import class_scores
 from course_lib.model_state import attribution_mode
 
 
@@ -73,7 +74,7 @@ def occlusion(model: nn.Module, inputs: torch.Tensor, target: Target, patch: int
                 for j, (top, left) in enumerate(chunk):
                     occluded[j, :, top:top + patch, left:left + patch] = \
                         fill_value[i, :, top:top + patch, left:left + patch]
-                drop = reference[i] - model(occluded)[:, classes[i]]
+                drop = reference[i] - class_scores(model, occluded, classes[i:i + 1])
                 for j, (top, left) in enumerate(chunk):
                     total[i, top:top + patch, left:left + patch] += drop[j]
                 bar.update(len(chunk))
