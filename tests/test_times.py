@@ -1,8 +1,8 @@
-"""One source for times: each notebook's ``metadata["course"]["minutes"]`` (``tests/course_times.py``).
+"""One source for times: each notebook's ``metadata["course"]["minutes"]``.
 
 The course map of notebook 00, each notebook's header line, the README course table and the
-self-study table of the workshop guide must state the same time; ``python
-tests/course_times.py --write`` rewrites the tables from the metadata. The workshop's live
+self-study table of the workshop guide must state the same time (the rules, and a ``--write``
+that rewrites the tables from the metadata: ``tests/course_times.py``). The workshop's live
 plan is checked for what it promises: consecutive time slots from 0:00 that end by 3:00,
 every notebook either taught live or assigned, and only checkers that exist.
 """

@@ -244,3 +244,60 @@ def test_removing_the_asserts_is_caught(path, tmp_path):
     nbformat.write(notebook, broken)
     after = {(f.cell, f.text) for f in truth.unasserted_claims(broken)}
     assert passing <= after, f"still accepted without asserts: {sorted(passing - after)}"
+
+
+# ----------------------------------------------------------------------------- the workshop
+
+WORKSHOP = truth.NOTEBOOKS / "WORKSHOP.md"
+
+
+def workshop_answers(text: str) -> list[tuple[str, str]]:
+    """(notebook file, text) for each model answer of the workshop guide."""
+    start = text.index("## Discussion questions and model answers")
+    end = text.find("\n## ", start + 3)
+    section = text[start:end if end > 0 else None]
+    answers = []
+    for chunk in re.split(r"^### ", section, flags=re.M)[1:]:
+        linked = re.search(r"\]\(([0-9][0-9]_[^)#]*\.ipynb)", chunk.splitlines()[0])
+        assert linked, f"a model answer without its notebook: {chunk[:60]!r}"
+        answers.append((linked.group(1), "### " + chunk))
+    return answers
+
+
+def workshop_answer_problems(guide: str) -> list[str]:
+    problems = []
+    for name, text in workshop_answers(guide):
+        path = truth.NOTEBOOKS / name
+        if not path.exists():
+            if "to be checked against notebook" not in text.lower():
+                problems.append(f"{name}: does not exist; its answer must say it is to be checked")
+            quoted = [n.text for n in truth.quoted_numbers(text)]
+            if quoted:
+                problems.append(f"{name}: does not exist, yet its answer quotes {quoted}")
+            continue
+        notebook = nbformat.read(path, as_version=4)
+        shown = [n for cell in notebook.cells if cell.cell_type == "code"
+                 for n in truth.printed_numbers(truth.output_text(cell))
+                 + truth.code_literals(cell.source)]
+        missing = [n.text.strip() for n in truth.quoted_numbers(text)
+                   if not any(truth.matches(n, p) for p in shown)]
+        if missing:
+            problems.append(f"{name}: the model answer quotes {missing}, which it does not print")
+    return problems
+
+
+def test_workshop_answers_quote_their_notebooks():
+    """Every number in a model answer is printed by the notebook the answer is about; the
+    answers for notebooks that do not exist yet say so and quote no number."""
+    problems = workshop_answer_problems(WORKSHOP.read_text("utf-8"))
+    assert not problems, "\n".join(problems)
+
+
+def test_a_wrong_number_in_a_model_answer_is_caught():
+    guide = WORKSHOP.read_text("utf-8")
+    answers = workshop_answers(guide)
+    name, text = next((n, t) for n, t in answers if (truth.NOTEBOOKS / n).exists()
+                      and any("." in q.text for q in truth.quoted_numbers(t)))
+    quote = next(q.text.strip() for q in truth.quoted_numbers(text) if "." in q.text)
+    broken = guide.replace(text, text.replace(quote, quote + "7", 1))
+    assert any(name in p and quote + "7" in p for p in workshop_answer_problems(broken))

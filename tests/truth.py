@@ -32,8 +32,9 @@ a line (``1.``, ``**2.**``).
 
 *Matching "to the quoted rounding".* A quote with *d* decimals stands for the interval
 ``value ± 10**-d / 2``; a printed number matches when it lies in that interval (a printed
-``0.425`` may be quoted as ``0.42`` or ``0.43``) and is printed with at least *d* decimals: ``0.42`` matches a
-printed ``0.4213``, ``0.42`` or ``4.2e-01``, but ``0.4213`` does not match a printed ``0.42``.
+``0.425`` may be quoted as ``0.42`` or ``0.43``) and is printed with at least *d* decimals:
+``0.42`` matches a printed ``0.4213``, ``0.42`` or ``4.2e-01``, but ``0.4213`` does not match
+a printed ``0.42``.
 Percentages match either way: ``85.8 %`` matches ``0.858``, ``85.8%`` or ``85.8``; ``0.858``
 matches a printed ``85.8%``. ``6.2 million`` matches ``6,157,536``. Signs: a quote with an
 explicit sign (``−0.06``, ``+0.13``) needs a printed number of that sign; an unsigned quote
