@@ -184,6 +184,23 @@ def test_the_claim_guard_fails_on_a_synthetic_notebook(tmp_path):
     assert truth.unasserted_claims(path, allowlist={}) == []
 
 
+def test_a_check_next_door_backs_its_threshold_not_other_results(tmp_path):
+    """The sentence before a check cell may quote the check's thresholds; results it quotes
+    must still be asserted where they are printed."""
+    path = tmp_path / "50_synthetic.ipynb"
+    table = ("code", "print(f'Grad-CAM {auc:.3f}  random {random:.3f}')",
+             "Grad-CAM 0.229  random 0.064\n")
+    check = ("code", "assert auc > random + 0.05", None)
+    describes = ("md", "Grad-CAM loses to the random order by more than 0.05.", None)
+    nbformat.write(_notebook([table, describes, check]), path)
+    assert truth.unasserted_claims(path, allowlist={}) == []
+    quotes = ("md", "Grad-CAM is the worst order (0.229), worse than random by more than 0.05.",
+              None)
+    nbformat.write(_notebook([table, quotes, check]), path)
+    (finding,) = truth.unasserted_claims(path, allowlist={})
+    assert "no assert in cell 0" in finding.context
+
+
 # ----------------------------------------------------------------------------- planted breaks
 
 def _with_markdown(notebook, k, source, path):

@@ -43,9 +43,12 @@ matches either sign (prose says "a drop of 0.12" of a printed ``-0.12``). Thousa
 
 **Asserted claims** (:func:`unasserted_claims`). A sentence that makes a comparative or ordinal
 claim (*beats, worst, best, higher/lower than, falls below, more/less than, faster, nearly the
-same, …*) must sit next to a code cell that contains an ``assert`` (or an ``assert_close``-style
-call): the nearest code cell before or after its markdown cell, or a cell the markdown points
-to ("section 6", "exercise 2", "the check below" → the notebook's check cells). This is a lint,
+same, …*) must rest on a code cell that contains an ``assert`` (or an ``assert_close``-style
+call). Each number the sentence quotes that an output prints must be printed by a cell that
+asserts, or be the threshold (a literal) of an assert in a neighbouring cell — the check the
+sentence describes. A sentence without printed numbers rests on its neighbours: the nearest
+code cell before or after its markdown cell, or a cell the markdown points to ("section 6",
+"exercise 2", "the check below" → the notebook's check cells). This is a lint,
 not a proof: it keeps false positives low by ignoring math, code, headings, citations ("et al.")
 and the Summary (a summary restates claims made, and linted, above it). Sentences that quote a
 paper or describe a formula in words go into ``tests/claims_without_assert.toml``.
@@ -433,7 +436,14 @@ def claim_sentences(markdown: str) -> list[str]:
 
 def unasserted_claims(path: Path, allowlist: dict[str, list[dict]] | None = None
                       ) -> list[Finding]:
-    """Markdown cells with a comparative claim and no assert in a neighbouring code cell."""
+    """Comparative sentences that rest on no assert (see the module docstring).
+
+    A number of the sentence is *backed* when a cell that prints it asserts, or when an
+    asserting cell next to the sentence (or one it points to) writes it as a literal — the
+    threshold of the assert the sentence describes. A sentence passes when every number it
+    quotes that some output prints is backed, and at least one number is; a sentence whose
+    numbers no output prints passes when a neighbouring code cell asserts.
+    """
     notebook = nbformat.read(path, as_version=4)
     cells = notebook.cells
     allowed = (load_allowlist(CLAIM_ALLOWLIST) if allowlist is None else allowlist) \
@@ -441,10 +451,10 @@ def unasserted_claims(path: Path, allowlist: dict[str, list[dict]] | None = None
     by_section, by_exercise = sections(cells), exercise_cells(cells)
     asserting = {k for k, cell in enumerate(cells)
                  if cell.cell_type == "code" and has_assert(cell.source)}
-    # what each code cell shows: its printed numbers, and the literals of its source (the
-    # thresholds of an assert: "more than 60 %" rests on ``assert share > 0.6``)
-    printed = {k: printed_numbers(output_text(cell)) + code_literals(cell.source)
-               for k, cell in enumerate(cells) if cell.cell_type == "code"}
+    printed = {k: printed_numbers(output_text(cell)) for k, cell in enumerate(cells)
+               if cell.cell_type == "code"}
+    literals = {k: code_literals(cell.source) for k, cell in enumerate(cells)
+                if cell.cell_type == "code"}
     findings = []
     for k, cell in enumerate(cells):
         if cell.cell_type != "markdown" or re.search(r"^#{1,6}\s+Summary\b", cell.source, re.M):
@@ -452,20 +462,6 @@ def unasserted_claims(path: Path, allowlist: dict[str, list[dict]] | None = None
         claims = [s for s in claim_sentences(cell.source)
                   if not any(entry["sentence"] in s for entry in allowed)]
         if not claims:
-            continue
-        # A sentence that quotes numbers rests on the cells that print them: one of those
-        # must assert. A sentence without printed numbers rests on its neighbours.
-        unsupported = []
-        for sentence in claims:
-            numbers = quoted_numbers(sentence)
-            producers = {i for i, values in printed.items()
-                         if any(matches(n, v) for n in numbers for v in values)}
-            if producers:
-                if not producers & asserting:
-                    unsupported.append((sentence, producers))
-            else:
-                unsupported.append((sentence, None))
-        if not unsupported:
             continue
         neighbours = set()
         before = next((i for i in range(k - 1, -1, -1) if cells[i].cell_type == "code"), None)
@@ -477,11 +473,26 @@ def unasserted_claims(path: Path, allowlist: dict[str, list[dict]] | None = None
             neighbours |= set(target.get(label, []))
         if CHECK_POINTER.search(prose(cell.source)):
             neighbours |= asserting
-        for sentence, producers in unsupported:
-            if producers is None and neighbours & asserting:
+        checks_here = neighbours & asserting
+        for sentence in claims:
+            unbacked: set[int] = set()   # cells that print a number no assert backs
+            backed = False
+            for number in quoted_numbers(sentence):
+                producers = {i for i, values in printed.items()
+                             if any(matches(number, v) for v in values)}
+                as_threshold = any(matches(number, v) for i in checks_here
+                                   for v in literals[i])
+                if producers & asserting or as_threshold:
+                    backed = True
+                elif producers:
+                    unbacked |= producers
+            if unbacked:
+                where = (f"no assert in cell {', '.join(map(str, sorted(unbacked)))}, which "
+                         "prints its numbers")
+            elif backed or checks_here:
                 continue
-            where = (f"no assert in cell {', '.join(map(str, sorted(producers)))} that prints "
-                     "its numbers" if producers else "no assert next to it")
+            else:
+                where = "no assert next to it"
             findings.append(Finding(path.name, k, cell.get("id", ""), sentence,
                                     f"{COMPARATIVE.search(sentence).group(0)}: {where}"))
     return findings
