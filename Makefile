@@ -2,16 +2,17 @@
 #   make course   set up .venv and open the course in JupyterLab
 #   make test     set up .venv and run every test (unit tests + all notebooks under nbval)
 # More: make run-course (execute the whole course headless), make notebooks
-# (re-execute in place to refresh stored outputs, then the student edition), make student,
-# make site (static HTML in _site/), make measure (time + memory per notebook),
-# make benchmark (course_lib against Captum and pytorch-grad-cam).
+# (re-execute in place to refresh stored outputs on a quiet machine, then the student
+# edition), make student, make site (static HTML in _site/), make measure (time + memory per
+# notebook), make benchmark (course_lib against Captum and pytorch-grad-cam), make audit
+# (what the prose, exercise and time guards find in every notebook).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course run-course test notebooks student site measure benchmark train-cnn clean
+.PHONY: setup course run-course test notebooks student site measure benchmark audit train-cnn clean
 
 setup: $(STAMP)
 
@@ -31,8 +32,10 @@ test: setup
 	TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
+# One notebook at a time, only on a quiet machine (load average, calibration), and only runs
+# within the time budget are saved; FORCE=1 overrides and says what it overrode.
 notebooks: setup
-	$(BIN)/python tests/run_notebooks.py --inplace
+	$(BIN)/python tests/run_notebooks.py --inplace $(if $(FORCE),--force)
 	$(BIN)/python tests/make_student_edition.py
 
 # The student edition (notebooks/student/): solutions replaced by stubs and hints.
@@ -48,6 +51,13 @@ measure: setup
 
 benchmark: setup
 	$(BIN)/python tests/benchmark.py --notebooks
+
+# Reports of the guards, notebook by notebook: numbers the prose quotes but no output prints,
+# comparisons without an assert, exercises without an honest checker, disagreeing times.
+audit: setup
+	-$(BIN)/python tests/truth.py
+	-$(BIN)/python tests/exercises.py
+	-$(BIN)/python tests/course_times.py
 
 # Retrain the small CNN of notebook 07 on the synthetic shapes (about 1.5 min on 2 idle CPU cores);
 # writes course_lib/models/weights/small_cnn.pt and prints its test accuracy and SHA-256.
