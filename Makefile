@@ -5,14 +5,16 @@
 # (re-execute in place to refresh stored outputs on a quiet machine, then the student
 # edition), make student, make site (static HTML in _site/), make measure (time + memory per
 # notebook), make benchmark (course_lib against Captum and pytorch-grad-cam), make audit
-# (what the prose, exercise and time guards find in every notebook).
+# (what the prose, exercise and time guards find in every notebook), make mutants
+# (plant each catalogued bug in a copy of course_lib; a unit test must fail).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course run-course test notebooks student site measure benchmark audit train-cnn clean
+.PHONY: setup course run-course test notebooks student site measure benchmark audit mutants \
+	train-cnn clean
 
 setup: $(STAMP)
 
@@ -58,6 +60,12 @@ audit: setup
 	-$(BIN)/python tests/truth.py
 	-$(BIN)/python tests/exercises.py
 	-$(BIN)/python tests/course_times.py
+
+# Mutation testing (not part of `make test`): each bug of tests/mutants/*.py is planted in a
+# temporary copy of course_lib and its named unit tests must fail. Select with
+# MUTANTS_ARGS, e.g. make mutants MUTANTS_ARGS="--topic cam occlusion" or "-k fill".
+mutants: setup
+	TQDM_DISABLE=1 $(BIN)/python tests/mutate.py $(MUTANTS_ARGS)
 
 # Retrain the small CNN of notebook 07 on the synthetic shapes (about 1.5 min on 2 idle CPU cores);
 # writes course_lib/models/weights/small_cnn.pt and prints its test accuracy and SHA-256.
