@@ -4,6 +4,7 @@ from mutants import Mutant
 
 PATH = "course_lib/methods/gradients.py"
 CAPTUM = "tests/test_against_captum.py"
+CLOSED_FORM = "tests/test_gradients.py::test_linear_model_gradient_is_the_weight_row_per_image"
 
 MUTANTS = [
     Mutant(PATH, "score = logits.gather(1, target[:, None]).sum()",
@@ -21,7 +22,7 @@ MUTANTS = [
     Mutant(PATH, "return _attribute(model, inputs, target, batch_size) * inputs",
            "return _attribute(model, inputs, target, batch_size) * inputs.clamp(0, 1)",
            "gradient × input assumes pixels in [0, 1] (clamps the input)",
-           ("tests/test_gradients.py",)),
+           (CLOSED_FORM,)),
     Mutant(PATH, 'return _attribute(model, inputs, target, batch_size, rule="deconvnet")',
            'return _attribute(model, inputs, target, batch_size, rule="guided")',
            "DeconvNet computed with the guided-backprop rule",
@@ -29,5 +30,5 @@ MUTANTS = [
     Mutant(PATH, "zip(x.split(batch_size), classes.split(batch_size))",
            "zip(x.split(batch_size), classes[:batch_size].repeat(len(x)).split(batch_size))",
            "each chunk reuses the first chunk's targets",
-           ("tests/test_gradients.py",)),
+           (CLOSED_FORM,)),
 ]

@@ -14,6 +14,7 @@ MUTANTS = [
     Mutant(PATH, "sub.reset_parameters()  # running stats and affine parameters",
            "sub.reset_running_stats()",
            "BatchNorm reset keeps its trained affine parameters", (SANITY,)),
-    Mutant(PATH, "            torch.manual_seed(seed + k)\n", "            torch.manual_seed(seed)\n",
+    Mutant(PATH, "            torch.manual_seed(seed + k)\n",
+           "            torch.manual_seed(seed)\n",
            "every step redrawn with the same seed", (SANITY,)),
 ]
