@@ -5,6 +5,7 @@
     python tests/mutate.py -k fill -k ReLU      # mutants whose name or description matches
     python tests/mutate.py --list               # show the catalogue, run nothing
     python tests/mutate.py --all-tests          # every unit test per mutant, not the named ones
+    python tests/mutate.py -k "without its ReLU" --tests tests/test_cam.py  # another test?
 
 The catalogue is every ``MUTANTS`` list in ``tests/mutants/<topic>.py`` (format:
 ``tests/mutants/__init__.py``). Mutant ``cam-2`` is the second entry of ``cam.py``. Each
@@ -42,7 +43,10 @@ PACKAGE = "course_lib"
 SYSTEM_TESTS = ("tests/test_browser.py", "tests/test_student_edition.py",
                 "tests/test_own_image_kernel.py", "tests/test_site.py")
 
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]  # "from mutants import …" or "tests.mutants"
+# Catalogue files import "from mutants import Mutant" (or "from tests.mutants …": the root
+# goes last on the path, so it never shadows the course_lib under test).
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.append(str(ROOT))
 from mutants import Mutant  # noqa: E402
 
 
@@ -226,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(case-insensitive; repeat for several)")
     parser.add_argument("--all-tests", action="store_true",
                         help="run every unit test for each mutant instead of its named tests")
+    parser.add_argument("--tests", nargs="+", metavar="ARG",
+                        help="run these pytest arguments for each mutant instead of its named "
+                             "tests (to check that another test also catches it)")
     parser.add_argument("--list", action="store_true", help="list the selected mutants and stop")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the run of the named tests on the unmutated code")
@@ -251,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def test_args(entry: Entry) -> tuple[str, ...]:
+        if args.tests:
+            return tuple(args.tests)
         return all_unit_tests() if args.all_tests else tuple(entry.mutant.tests)
 
     outcomes = []
