@@ -79,6 +79,13 @@ def test_bad_arguments(lite0, photos, kwargs, match):
         course.occlusion(lite0, photos[:1], 5, progress=False, **kwargs)
 
 
+def logit_scale(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Largest |logit|: each score drop is a difference of two logits, and a logit may round
+    differently (~1e-6 relative) in another memory layout or batch composition."""
+    with torch.no_grad():
+        return float(model(x).abs().max())
+
+
 def occlusion_by_hand(weight: torch.Tensor, x: torch.Tensor, fill: torch.Tensor,
                       targets: list[int], patch: int, stride: int) -> torch.Tensor:
     """Occlusion map of the linear model with ``weight`` (classes, 3, H, W), window by window."""
@@ -124,8 +131,7 @@ def test_per_image_fill_target_and_range_match_captum(any_model):
                                             sliding_window_shapes=(3, 15, 15),
                                             strides=(3, 7, 7), perturbations_per_eval=5)
     assert ours.shape == (3, 45, 61)
-    torch.testing.assert_close(ours, theirs[:, 0], rtol=1e-4,
-                               atol=1e-5 * float(theirs.abs().max()))
+    torch.testing.assert_close(ours, theirs[:, 0], rtol=1e-4, atol=4e-6 * logit_scale(any_model, x))
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 3])
@@ -135,4 +141,4 @@ def test_batch_size_does_not_change_the_map(any_model, batch_size):
                                      batch_size=b, progress=False)
     whole = run(1000)
     torch.testing.assert_close(run(batch_size), whole, rtol=1e-4,
-                               atol=1e-5 * float(whole.abs().max()))
+                               atol=4e-6 * logit_scale(any_model, x))
