@@ -239,12 +239,12 @@ def test_the_two_placements_differ_by_the_offset(lite0, photos):
     stretch = course.grad_cam(lite0, photos, TARGETS, lite0.head)
     placed = course.grad_cam(lite0, photos, TARGETS, lite0.head, placement="receptive_field")
     pixels = torch.arange(224.0) + 0.5
-    for dim in (1, 2):  # rows (mass summed over columns), then columns
-        def centre(maps):
-            mass = maps.sum(dim=3 - dim)
-            return (mass * pixels).sum(dim=1) / mass.sum(dim=1)
+    def centre(maps, dim):
+        mass = maps.sum(dim=3 - dim)
+        return (mass * pixels).sum(dim=1) / mass.sum(dim=1)
 
-        shift = centre(placed) - centre(stretch)
+    for dim in (1, 2):  # rows (mass summed over columns), then columns
+        shift = centre(placed, dim) - centre(stretch, dim)
         assert ((shift > 5) & (shift <= 15.5)).all(), shift
 
 

@@ -6,12 +6,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-import course_lib as course  # noqa: E402
+import course_lib as course
 
 
 def attribution(seed: int = 0, scale: float = 1e-3) -> torch.Tensor:

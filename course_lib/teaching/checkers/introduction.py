@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from course_lib.teaching.checkers.common import Mismatch, as_tensor, call, compare, verdict
+from course_lib.teaching.checkers.common import (
+    Mismatch,
+    as_tensor,
+    call,
+    compare,
+    verdict,
+)
 
 
 def _count(value: object, what: str) -> int:
