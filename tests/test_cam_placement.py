@@ -322,3 +322,26 @@ def test_the_model_is_left_as_found(resnet18, photos):
         assert not any(m._forward_hooks for m in resnet18.modules())
     finally:
         resnet18.eval()
+
+
+def test_random_weights_look_at_their_receptive_field_centres(resnet18):
+    """Random weights do not lean: the centre of mass of |∂A/∂x| of a middle cell of ResNet-18
+    sits on the traced centre, 32j + 0.5 (measured 0.3–1.7 px into the cell on both axes for
+    noise seeds 0–2, hence the 4 px margin). This is what ``placement="receptive_field"`` is
+    for."""
+    x = torch.rand(1, 3, 1120, 64, generator=torch.Generator().manual_seed(0))
+    outputs = []
+    handle = resnet18.layer4.register_forward_hook(lambda m, a, out: outputs.append(out))
+    leaf = x.clone().requires_grad_(True)
+    try:
+        resnet18(leaf)
+    finally:
+        handle.remove()
+    cell = outputs[0].shape[2] // 2
+    (gradient,) = torch.autograd.grad(outputs[0][:, :, cell].sum(), leaf)
+    profile = gradient.abs().sum(dim=(0, 1, 3)).double()
+    centre_of_mass = float((profile * (torch.arange(1120.0, dtype=torch.float64) + 0.5)).sum()
+                           / profile.sum())
+    traced = float(receptive_field_grid(resnet18, resnet18.layer4, x)[0].centres(cell + 1)[cell])
+    assert abs(centre_of_mass - traced) < 4, (centre_of_mass, traced)
+    assert abs(centre_of_mass - (32 * cell + 16)) > 10  # stretching would be 15.5 px off

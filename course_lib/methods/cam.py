@@ -416,8 +416,8 @@ def grad_cam(model: nn.Module, inputs: torch.Tensor, target: Target, layer: Laye
 
     Returns ``(N, H, W)`` at the image's size (bilinear upsampling), or
     ``(N, h, w)`` at the layer's size with ``upsample=False``. ``placement`` says where
-    the cells go on the image: ``"stretch"`` (default; the convention of the paper's
-    code, Captum and pytorch-grad-cam) or ``"receptive_field"`` (each cell at the
+    the cells go on the image: ``"stretch"`` (default; the convention of Captum and
+    pytorch-grad-cam) or ``"receptive_field"`` (each cell at the
     centre of its traced receptive field); see the module docstring for the choice.
     """
     return _cam(model, inputs, target, layer, upsample, batch_size, "mean_gradient",
