@@ -14,14 +14,17 @@ exception instead of crashing.
 =====================================  ===========================================================
 notebook · exercise                    checker
 =====================================  ===========================================================
-00 · 1                                 :func:`attribution_size`
+00 · 1, 2, 3, 4                        :func:`attribution_size`, :func:`find_classes`,
+                                       :func:`image_batch`, :func:`stretched_white`
 01 · section 3 (and later)             :func:`vanilla_gradient`, :func:`gradient_x_input`
-01 · 1, 2                              :func:`runner_up_gradient`, :func:`probability_gradient`
-02 · 1, 2, 3, 4                        :func:`guided_backprop` (:func:`deconvnet`),
-                                       :func:`relu_rule_names`, :func:`gradient_x_input`,
-                                       :func:`swap_restores_model`
+01 · 1, 2, 3, 4                        :func:`runner_up_gradient`, :func:`probability_gradient`,
+                                       :func:`border_ratios`,
+                                       :func:`logit_from_gradient_x_input`
+02 · 1, 2, 3, 4                        :func:`input_correlation`, :func:`relu_rule_names`,
+                                       :func:`gradient_x_input`, :func:`eval_and_frozen`
+02 · (your own rules)                  :func:`guided_backprop`, :func:`deconvnet`
 03 · 1, 2, 3, 4                        :func:`cam`, :func:`counterfactual_cam`,
-                                       :func:`probability_grad_cam`, :func:`capture_removes_hook`
+                                       :func:`probability_grad_cam`, :func:`capture_layers`
 04 · 1, 2, 3, 4                        :func:`smoothgrad`, :func:`noisy_copies`,
                                        :func:`smoothgrad_guided`, :func:`samples_needed`
 05 · 1, 2, 3, 4                        :func:`saturated_unit_ig`, :func:`integrated_gradients`,
@@ -32,27 +35,30 @@ notebook · exercise                    checker
 """
 
 from course_lib.teaching.checkers.common import Mismatch, compare  # noqa: F401 (helpers)
-from course_lib.teaching.checkers.grad_cam import (cam, capture_removes_hook, counterfactual_cam,
+from course_lib.teaching.checkers.grad_cam import (cam, capture_layers, counterfactual_cam,
                                                    probability_grad_cam)
 from course_lib.teaching.checkers.integrated_gradients import (dark_pixel_share,
                                                                integrated_gradients,
                                                                saturated_unit_ig,
                                                                substituted_midpoint_rule)
-from course_lib.teaching.checkers.introduction import attribution_size
+from course_lib.teaching.checkers.introduction import (attribution_size, find_classes,
+                                                       image_batch, stretched_white)
 from course_lib.teaching.checkers.occlusion import occlusion, occlusion_passes, shapley_values
-from course_lib.teaching.checkers.relu_rules import (deconvnet, guided_backprop, relu_rule_names,
-                                                     swap_restores_model)
+from course_lib.teaching.checkers.relu_rules import (deconvnet, eval_and_frozen, guided_backprop,
+                                                     input_correlation, relu_rule_names)
 from course_lib.teaching.checkers.smoothgrad import (noisy_copies, samples_needed, smoothgrad,
                                                      smoothgrad_guided)
-from course_lib.teaching.checkers.vanilla_gradient import (gradient_x_input,
+from course_lib.teaching.checkers.vanilla_gradient import (border_ratios, gradient_x_input,
+                                                           logit_from_gradient_x_input,
                                                            probability_gradient,
                                                            runner_up_gradient, vanilla_gradient)
 
 __all__ = [  # the checkers; Mismatch and compare are helpers
-    "attribution_size", "cam", "capture_removes_hook", "counterfactual_cam", "dark_pixel_share",
-    "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "noisy_copies",
-    "occlusion", "occlusion_passes", "probability_grad_cam", "probability_gradient",
-    "relu_rule_names", "runner_up_gradient", "samples_needed", "saturated_unit_ig",
-    "shapley_values", "smoothgrad", "smoothgrad_guided", "substituted_midpoint_rule",
-    "swap_restores_model", "vanilla_gradient",
+    "attribution_size", "border_ratios", "cam", "capture_layers", "counterfactual_cam",
+    "dark_pixel_share", "deconvnet", "eval_and_frozen", "find_classes", "gradient_x_input",
+    "guided_backprop", "image_batch", "input_correlation", "integrated_gradients",
+    "logit_from_gradient_x_input", "noisy_copies", "occlusion", "occlusion_passes",
+    "probability_grad_cam", "probability_gradient", "relu_rule_names", "runner_up_gradient",
+    "samples_needed", "saturated_unit_ig", "shapley_values", "smoothgrad", "smoothgrad_guided",
+    "stretched_white", "substituted_midpoint_rule", "vanilla_gradient",
 ]

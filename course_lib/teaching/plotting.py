@@ -8,6 +8,10 @@
 * **overlays** of a map on the photo;
 * **grids** of images (rows) × methods (columns).
 
+A figure that argues about *how large* values are needs its scale: ``colorbar=True``
+adds a colour bar in the map's own units (the top is the clipping percentile; the
+arrow says that larger values are drawn in the end colour).
+
 Functions draw on a Matplotlib ``Axes`` or return a ``Figure``; notebooks end
 the cell with ``plt.show()``.
 """
@@ -69,6 +73,19 @@ def clip_at_percentile(values: np.ndarray, percentile: float = 99.0) -> tuple[np
     return np.clip(values / scale, -1.0, 1.0), scale
 
 
+def _draw(ax: Axes, scaled: np.ndarray, scale: float, cmap: str, signed: bool,
+          colorbar: bool, alpha: float | None = None) -> None:
+    """``scaled`` in [0, 1] (or [-1, 1] if signed); with a colour bar, in units of ``scale``."""
+    unit = scale if colorbar and scale > 0 else 1.0
+    low = -unit if signed else 0.0
+    image = ax.imshow(scaled * unit, cmap=cmap, vmin=low, vmax=unit, alpha=alpha)
+    if colorbar:
+        bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03,
+                                 extend="both" if signed else "max")
+        bar.ax.tick_params(labelsize=8)
+        bar.ax.yaxis.get_offset_text().set_fontsize(8)
+
+
 def _bare(ax: Axes, title: str | None) -> Axes:
     ax.set_xticks([])
     ax.set_yticks([])
@@ -84,34 +101,38 @@ def show_image(ax: Axes, image: torch.Tensor | np.ndarray, title: str | None = N
 
 
 def show_abs_map(ax: Axes, attribution: torch.Tensor | np.ndarray, title: str | None = None,
-                 percentile: float = 99.0) -> Axes:
+                 percentile: float = 99.0, colorbar: bool = False) -> Axes:
     """Grayscale magnitude: ``max_abs`` over channels, clipped at ``percentile``."""
-    scaled, _ = clip_at_percentile(np.abs(_as_map(attribution, "max_abs")), percentile)
-    ax.imshow(scaled, cmap=ABS_CMAP, vmin=0, vmax=1)
+    scaled, scale = clip_at_percentile(np.abs(_as_map(attribution, "max_abs")), percentile)
+    _draw(ax, scaled, scale, ABS_CMAP, False, colorbar)
     return _bare(ax, title)
 
 
 def show_signed_map(ax: Axes, attribution: torch.Tensor | np.ndarray, title: str | None = None,
-                    percentile: float = 99.0) -> Axes:
+                    percentile: float = 99.0, colorbar: bool = False) -> Axes:
     """Diverging map centred at zero: channel ``sum``, symmetric clip at ``percentile`` of |·|."""
-    scaled, _ = clip_at_percentile(_as_map(attribution, "sum"), percentile)
-    ax.imshow(scaled, cmap=SIGNED_CMAP, vmin=-1, vmax=1)
+    scaled, scale = clip_at_percentile(_as_map(attribution, "sum"), percentile)
+    _draw(ax, scaled, scale, SIGNED_CMAP, True, colorbar)
     return _bare(ax, title)
 
 
 def show_overlay(ax: Axes, image: torch.Tensor | np.ndarray, attribution: torch.Tensor | np.ndarray,
-                 title: str | None = None, alpha: float = 0.5, percentile: float = 99.0) -> Axes:
+                 title: str | None = None, alpha: float = 0.5, percentile: float = 99.0,
+                 colorbar: bool = False) -> Axes:
     """The photo, dimmed, under a semi-transparent magnitude map."""
     ax.imshow(_as_image(image))
-    scaled, _ = clip_at_percentile(np.abs(_as_map(attribution, "max_abs")), percentile)
-    ax.imshow(scaled, cmap=OVERLAY_CMAP, vmin=0, vmax=1, alpha=alpha)
+    scaled, scale = clip_at_percentile(np.abs(_as_map(attribution, "max_abs")), percentile)
+    _draw(ax, scaled, scale, OVERLAY_CMAP, False, colorbar, alpha=alpha)
     return _bare(ax, title)
 
 
 def plot_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor], kind: MapKind = "abs",
               row_titles: Sequence[str] | None = None, percentile: float = 99.0,
-              size: float = 2.2) -> Figure:
-    """Images down the rows, one column per method (plus the photo on the left)."""
+              size: float = 2.2, colorbar: bool = False) -> Figure:
+    """Images down the rows, one column per method (plus the photo on the left).
+
+    ``colorbar=True`` gives every map its colour bar (each map has its own scale).
+    """
     n = len(images)
     for name, values in maps.items():
         if len(values) != n:
@@ -123,11 +144,12 @@ def plot_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor], kind: MapK
         for col, (name, values) in enumerate(maps.items(), start=1):
             title = name if row == 0 else None
             if kind == "abs":
-                show_abs_map(axes[row, col], values[row], title, percentile)
+                show_abs_map(axes[row, col], values[row], title, percentile, colorbar)
             elif kind == "signed":
-                show_signed_map(axes[row, col], values[row], title, percentile)
+                show_signed_map(axes[row, col], values[row], title, percentile, colorbar)
             elif kind == "overlay":
-                show_overlay(axes[row, col], image, values[row], title, percentile=percentile)
+                show_overlay(axes[row, col], image, values[row], title, percentile=percentile,
+                             colorbar=colorbar)
             else:
                 raise ValueError(f"unknown kind {kind!r}; choose 'abs', 'signed' or 'overlay'")
     fig.tight_layout()

@@ -23,6 +23,23 @@ def _capture(model, layer, x, safe=True):
     return logits, captured[0]
 
 
+def _capture_layers(model, layers, x, safe=True):
+    captured = {}
+    handles = [layer.register_forward_hook(
+        lambda module, inputs, output, k=k: captured.__setitem__(k, output))
+        for k, layer in enumerate(layers)]
+    if not safe:
+        logits = model(x)
+        for handle in handles:
+            handle.remove()
+        return logits, [captured[k] for k in range(len(layers))]
+    try:
+        logits = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return logits, [captured[k] for k in range(len(layers))]
+
 
 def _cam(model, x, classes, sign=1.0, relu=True):
     with torch.no_grad():
@@ -55,8 +72,8 @@ CASES = {
     "probability_grad_cam": (lambda: check.probability_grad_cam(
                                  lambda m, x, c: _grad_cam(m, x, c, probability=True)),
                              lambda: check.probability_grad_cam(_grad_cam), "softmax"),
-    "capture_removes_hook": (lambda: check.capture_removes_hook(_capture),
-                             lambda: check.capture_removes_hook(
-                                 lambda m, layer, x: _capture(m, layer, x, safe=False)),
-                             "finally"),
+    "capture_layers": (lambda: check.capture_layers(_capture_layers),
+                       lambda: check.capture_layers(
+                           lambda m, layers, x: _capture_layers(m, layers, x, safe=False)),
+                       "finally"),
 }

@@ -107,25 +107,36 @@ def probability_grad_cam(fn: Callable) -> bool:
         "differentiates p_c, so other classes' scores matter too")
 
 
-def capture_removes_hook(capture_activation: Callable) -> bool:
-    """03 · Exercise 4: ``capture_activation(model, layer, x) → (logits, A)`` leaves no hook.
+def capture_layers(capture: Callable) -> bool:
+    """03 · Exercise 4: ``capture(model, layers, x) → (logits, [A_1, A_2, …])`` in one pass.
 
-    Also when the forward pass raises.
+    Every hook is removed again, also when the forward pass raises.
     """
+    def hooks_left(model: nn.Module) -> int:
+        return sum(len(m._forward_hooks) for m in model.modules())
+
     def run() -> str:
         model, x = TinyNet(), tiny_images(2, 64)
-        logits, activation = call(capture_activation, model, model.head, x.clone(),
-                                   what="capture_activation(model, model.head, x)")
+        layers = [model.features, model.head]
         with torch.no_grad():
-            expected_a = model.head(model.features(x))
+            expected_features = model.features(x)
+            expected = [expected_features.clone(), model.head(expected_features)]
             expected_logits = model(x)
+        result = call(capture, model, layers, x.clone(),
+                      what="capture_layers(model, [model.features, model.head], x)")
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise Mismatch("return a pair (logits, activations)")
+        logits, activations = result
         compare(logits, expected_logits, "the logits it returns")
-        compare(activation, expected_a, "the activation it returns")
-        if model.head._forward_hooks:
-            raise Mismatch(f"{len(model.head._forward_hooks)} forward hook(s) left on the layer "
-                           "after a normal call: call handle.remove()")
+        if isinstance(activations, torch.Tensor) or len(activations) != len(layers):
+            raise Mismatch(f"return one activation per layer, a list of {len(layers)}")
+        for k, (got, want) in enumerate(zip(activations, expected)):
+            compare(got, want, f"activation {k} (of {'model.features' if k == 0 else 'model.head'})")
+        if hooks_left(model):
+            raise Mismatch(f"{hooks_left(model)} forward hook(s) left on the model after a "
+                           "normal call: remove every handle")
         try:
-            capture_activation(model, model.head, torch.rand(1, 4, 64, 64))
+            capture(model, layers, torch.rand(1, 4, 64, 64))
         except RuntimeError:
             pass
         except Exception as err:  # noqa: BLE001
@@ -133,10 +144,8 @@ def capture_removes_hook(capture_activation: Callable) -> bool:
                            f"{type(err).__name__}: {err}") from None
         else:
             raise Mismatch("a 4-channel image should make the forward pass fail")
-        if model.head._forward_hooks:
-            raise Mismatch("a forward hook was left behind after the forward pass failed: "
-                           "remove it in a `finally:` block")
-        return "returns the activation and leaves no hook, also when the forward pass fails"
-    return verdict("capture_activation", run)
-
-
+        if hooks_left(model):
+            raise Mismatch(f"{hooks_left(model)} forward hook(s) left behind after the forward "
+                           "pass failed: remove them all in a `finally:` block")
+        return "both layers in one forward pass, and no hook left, also when the pass fails"
+    return verdict("capture_layers", run)

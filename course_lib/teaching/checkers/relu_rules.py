@@ -17,8 +17,6 @@ from course_lib.teaching.checkers.common import (
     call,
     compare,
     method_checker,
-    modules_snapshot,
-    same_modules,
     tiny_images,
     verdict,
 )
@@ -67,43 +65,97 @@ def relu_rule_names(without_forward_gate: str, without_signal_gate: str) -> bool
     return verdict("which rule is left", run)
 
 
-def swap_restores_model(swapped_relus: Callable) -> bool:
-    """02 · Exercise 4: ``swapped_relus(model, rule)``, a context manager, restores the model.
+def input_correlation(fn: Callable) -> bool:
+    """02 · Exercise 1: ``fn(attribution, images)`` → ``(N,)``, one Pearson correlation per image.
 
-    Inside the block the model must compute the rule's map; afterwards — also when the
-    block raised — the very same ReLU module objects must be back in their places.
+    The correlation between all ``3 × H × W`` numbers of an image's signed attribution and
+    of the image itself.
     """
     def run() -> str:
-        model, x, target = TinyNet(), tiny_images(2), torch.tensor([1, 3])
-        before = modules_snapshot(model)
-        expected = _guided_backprop(model, x, target)
-        leaf = x.clone().requires_grad_(True)
+        generator = torch.Generator().manual_seed(0)
+        images = torch.rand(3, 3, 12, 10, generator=generator)
+        noise = torch.randn(3, 3, 12, 10, generator=generator)
+        attribution = torch.stack([2.0 * images[0] + noise[0],          # echoes the image
+                                   -0.5 * images[1] + 0.3 * noise[1],   # echoes it negated
+                                   noise[2]])                           # unrelated
+        expected = torch.stack([torch.corrcoef(torch.stack([a.flatten(), x.flatten()]))[0, 1]
+                                for a, x in zip(attribution, images)])
+        got = as_tensor(call(fn, attribution.clone(), images.clone(),
+                             what="input_correlation(attribution, images)"),
+                        "your correlations")
+        if got.numel() == 1:
+            raise Mismatch("one correlation for the whole batch; compute one per image, "
+                           "shape (N,)")
+        if got.shape == expected.shape and torch.allclose(got.double(), expected.abs().double(),
+                                                          atol=1e-4) \
+                and not torch.allclose(got.double(), expected.double(), atol=1e-4):
+            raise Mismatch("the sign matters: image 1's attribution is −0.5 × the image plus "
+                           "noise, its correlation is negative (do not take abs)")
+        summed = torch.stack([torch.corrcoef(torch.stack([a.sum(0).flatten(),
+                                                          x.mean(0).flatten()]))[0, 1]
+                              for a, x in zip(attribution, images)])
+        if got.shape == expected.shape and torch.allclose(got.double(), summed.double(),
+                                                          atol=1e-4):
+            raise Mismatch("that correlates channel sums; keep all 3 × H × W numbers of each "
+                           "image (flatten it)")
+        compare(got, expected, "your correlations for 3 images", rtol=1e-4, atol=1e-5)
+        return "one Pearson correlation per image, over all of its numbers"
+    return verdict("input correlation", run)
+
+
+def eval_and_frozen(context: Callable) -> bool:
+    """02 · Exercise 4: ``with context(model):`` → eval mode, frozen parameters; restored after.
+
+    Afterwards — also when the block raised — every module has its own former mode and
+    every parameter its own former ``requires_grad``.
+    """
+    def state(model: nn.Module) -> tuple[list[bool], list[bool]]:
+        return ([m.training for m in model.modules()],
+                [p.requires_grad for p in model.parameters()])
+
+    def run() -> str:
+        model = TinyNet().train()
+        model.features.eval()                     # a submodule that was in eval mode
+        model.fc.bias.requires_grad_(False)       # a parameter that was frozen
+        before = state(model)
+        entered = call(context, model, what="eval_and_frozen(model)")
+        if not hasattr(entered, "__enter__"):
+            raise Mismatch("eval_and_frozen(model) should be a context manager (decorate it "
+                           "with @contextmanager and yield inside try/finally)")
         try:
-            with call(swapped_relus, model, "guided", what="swapped_relus(model, 'guided')"):
-                logits = model(leaf)
+            with entered:
+                modes, flags = state(model)
+                if any(modes):
+                    raise Mismatch("inside the block some modules are still in training "
+                                   "mode: call model.eval()")
+                if any(flags):
+                    raise Mismatch("inside the block some parameters still require a "
+                                   "gradient: set requires_grad_(False) on each")
         except Mismatch:
             raise
         except Exception as err:  # noqa: BLE001
-            raise Mismatch(f"entering the block raised {type(err).__name__}: {err}") from None
-        (got,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), leaf)
-        if not same_modules(before, model):
-            raise Mismatch("after a normal exit the model's modules are not the same objects "
-                           "as before (set the original modules back, do not make new ones)")
-        compare(got, expected, "the gradient computed inside the block (rule 'guided')")
+            raise Mismatch(f"the block raised {type(err).__name__}: {err}") from None
+        modes, flags = state(model)
+        if modes != before[0]:
+            wrong = "model.features was in eval mode before and is now training" \
+                if model.features.training else "the modes differ from before"
+            raise Mismatch(f"after the block {wrong}: restore each module's own mode "
+                           "(remember [m.training for m in model.modules()]), not "
+                           "model.train()")
+        if flags != before[1]:
+            raise Mismatch("after the block the requires_grad flags differ from before (fc.bias "
+                           "was frozen): restore each parameter's own flag")
         try:
-            with swapped_relus(model, "guided"):
+            with context(model):
                 model(torch.rand(1, 4, 32, 32))  # four channels: the forward pass fails
         except RuntimeError:
             pass
         except Exception as err:  # noqa: BLE001
             raise Mismatch(f"a failing forward pass inside the block should raise the "
                            f"model's RuntimeError, got {type(err).__name__}: {err}") from None
-        else:
-            raise Mismatch("a forward pass on a 4-channel image should fail inside the block")
-        if not same_modules(before, model):
-            raise Mismatch("after an exception inside the block the original ReLU modules are "
-                           "not back: restore them in a `finally:` block")
-        return "the rule applies inside the block and the model is restored, also after an error"
-    return verdict("swapped_relus restores the model", run)
-
-
+        if state(model) != before:
+            raise Mismatch("after an exception inside the block the model was not restored: "
+                           "restore it in a `finally:` block")
+        return "eval and frozen inside, each module and parameter as before afterwards, also " \
+               "after an error"
+    return verdict("eval_and_frozen", run)
