@@ -22,7 +22,8 @@ notebook · exercise                    checker
                                        :func:`swap_restores_model`
 03 · 1, 2, 3, 4                        :func:`cam`, :func:`counterfactual_cam`,
                                        :func:`probability_grad_cam`, :func:`capture_removes_hook`
-04 · 1, 2, 3, 4                        :func:`smoothgrad`, :func:`noisy_copies`,
+04 · section 3                         :func:`noisy_copies`, :func:`smoothgrad`
+04 · 1, 2, 3, 4                        :func:`smoothgrad_without_noise`, :func:`top1_share`,
                                        :func:`smoothgrad_guided`, :func:`samples_needed`
 05 · 1, 2, 3, 4                        :func:`saturated_unit_ig`, :func:`integrated_gradients`,
                                        :func:`dark_pixel_share`, :func:`substituted_midpoint_rule`
@@ -43,7 +44,8 @@ from course_lib.teaching.checkers.occlusion import occlusion, occlusion_passes, 
 from course_lib.teaching.checkers.relu_rules import (deconvnet, guided_backprop, relu_rule_names,
                                                      swap_restores_model)
 from course_lib.teaching.checkers.smoothgrad import (noisy_copies, samples_needed, smoothgrad,
-                                                     smoothgrad_guided)
+                                                     smoothgrad_guided, smoothgrad_without_noise,
+                                                     top1_share)
 from course_lib.teaching.checkers.vanilla_gradient import (gradient_x_input,
                                                            probability_gradient,
                                                            runner_up_gradient, vanilla_gradient)
@@ -53,6 +55,6 @@ __all__ = [  # the checkers; Mismatch and compare are helpers
     "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "noisy_copies",
     "occlusion", "occlusion_passes", "probability_grad_cam", "probability_gradient",
     "relu_rule_names", "runner_up_gradient", "samples_needed", "saturated_unit_ig",
-    "shapley_values", "smoothgrad", "smoothgrad_guided", "substituted_midpoint_rule",
-    "swap_restores_model", "vanilla_gradient",
+    "shapley_values", "smoothgrad", "smoothgrad_guided", "smoothgrad_without_noise",
+    "substituted_midpoint_rule", "swap_restores_model", "top1_share", "vanilla_gradient",
 ]
