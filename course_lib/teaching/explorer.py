@@ -33,6 +33,9 @@ lives in plain methods (:meth:`~SmoothGradExplorer.show`, :meth:`~SmoothGradExpl
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
+import functools
 import io
 import itertools
 import threading
@@ -91,6 +94,7 @@ class Frame:
 class Timing:
     """What one request cost. Counts are deterministic; seconds depend on the machine."""
 
+    request: int
     noise_percent: int
     n_samples: int
     new_samples: int        # gradients computed for this request (0 = served from the cache)
@@ -181,6 +185,26 @@ def private_view(model: nn.Module) -> nn.Module:
         memo[id(buffer)] = buffer
     view = copy.deepcopy(model, memo)
     return view.eval()
+
+
+@functools.cache
+def _malloc_trim() -> object | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, Windows, musl)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+
+
+def _release_free_memory() -> None:
+    """Give the C heap's free memory back to the system (a no-op without glibc).
+
+    The worker thread allocates from a malloc arena of its own, which cannot reuse what the
+    kernel's main thread has freed, and the other way round: without this both would keep the
+    high-water mark of a backward pass, and the kernel would hold it twice.
+    """
+    if (trim := _malloc_trim()) is not None:
+        trim(0)
 
 
 def _in_kernel() -> bool:
@@ -342,10 +366,13 @@ class SmoothGradExplorer:
         if number != self._current:
             return  # superseded before it began: nothing queues
         try:
+            _release_free_memory()  # what the main thread freed, before this thread allocates
             self._serve(view, number, start)
         except Exception as error:  # noqa: BLE001 — shown in the status line, raised by wait()
             self._error = error
             self.status.value = f"error: {type(error).__name__}: {error}"
+        finally:
+            _release_free_memory()  # and what this thread freed, before the main thread works
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the newest request has drawn its picture (background mode)."""
@@ -397,7 +424,7 @@ class SmoothGradExplorer:
             self._set_progress(have, view.n, number)
             if (have == view.n or have >= 2 * drawn) and not draw(have):
                 superseded = True
-        timing = Timing(view.noise_percent, view.n, new, passes, superseded, first, compute_s,
+        timing = Timing(number, view.noise_percent, view.n, new, passes, superseded, first, compute_s,
                         redraw_s, time.perf_counter() - start)
         self.timings.append(timing)
         return timing
