@@ -88,7 +88,7 @@ def pairs(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, targe
 
 
 # The explorer's settings in notebook 04 (keep in sync with its explorer cell).
-EXPLORER_SETTINGS = {"batch_size": 2, "first_chunk": 2, "cache_mb": 128}
+EXPLORER_SETTINGS = {"batch_size": 1, "first_chunk": 1, "cache_mb": 80}
 
 
 def explorer_latency() -> dict[str, float]:

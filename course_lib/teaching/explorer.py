@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import ctypes
-import ctypes.util
 import functools
 import io
 import itertools
@@ -61,7 +60,7 @@ from course_lib.model_state import attribution_mode
 from course_lib.teaching.plotting import clip_at_percentile, show_abs_map, show_image
 
 MB = 2 ** 20
-DEFAULT_CACHE_MB = 160
+DEFAULT_CACHE_MB = 80  # notebook 04's budget: its kernel stays under 1.5 GB
 STATISTIC_LABELS = {"SmoothGrad (mean)": "smoothgrad", "SmoothGrad² (mean of squares)":
                     "smoothgrad_sq", "VarGrad (variance)": "vargrad"}
 STATISTIC_NAMES = {"smoothgrad": "SmoothGrad", "smoothgrad_sq": "SmoothGrad²",
@@ -191,8 +190,8 @@ def private_view(model: nn.Module) -> nn.Module:
 def _malloc_trim() -> object | None:
     """glibc's ``malloc_trim``, or None where the C library has none (macOS, Windows, musl)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
-    except (AttributeError, OSError):
+        return ctypes.CDLL(None).malloc_trim  # the symbols already loaded: the C library's
+    except (AttributeError, OSError, TypeError):
         return None
 
 
@@ -226,12 +225,16 @@ class SmoothGradExplorer:
     knob for the backward pass), ``cache_mb`` bounds the cached gradients, ``first_chunk`` is
     the number of gradients behind the first picture of a new σ. ``background`` runs slider
     moves in a worker thread; by default it does so inside a Jupyter kernel only.
+
+    The defaults fit a 2 GB Binder machine (notebook 04): one image per backward pass (about
+    80 MB of activations for EfficientNet-Lite0 at 224 × 224) and an 80 MB cache; on a GPU
+    raise ``batch_size``.
     """
 
     def __init__(self, model: nn.Module, photos: Mapping[str, torch.Tensor], n_max: int = 100,
-                 noise_max_percent: int = 50, noise_step_percent: int = 5, batch_size: int = 4,
+                 noise_max_percent: int = 50, noise_step_percent: int = 5, batch_size: int = 1,
                  seed: int = 0, top_classes: int = 5, percentile: float = 99.0,
-                 cache_mb: float = DEFAULT_CACHE_MB, first_chunk: int = 2,
+                 cache_mb: float = DEFAULT_CACHE_MB, first_chunk: int = 1,
                  background: bool | None = None,
                  class_names: Sequence[str] | None = None) -> None:
         if not isinstance(model, nn.Module):
