@@ -3,13 +3,15 @@
     python tests/benchmark.py              # both models, batch 1 and 8, and the explorer
     python tests/benchmark.py --quick      # batch 1 only
     python tests/benchmark.py --notebooks  # also time every notebook (make benchmark)
+    python tests/benchmark.py --explorer   # only the explorer's slider latency
 
 Each pair runs on the same model, input, targets and images per forward/backward
 pass, after one warm-up each, alternating ours and theirs so that a busy machine
 slows both alike; the time is the best of ``--repeats`` runs (one run for pairs
 that take over 5 s). The ratio is ours / theirs: below 1 means course_lib is
-faster. Also measures the SmoothGrad explorer: a redraw served from the cache,
-and a new σ with n = 50. Run it on an otherwise idle machine.
+faster. Also measures the SmoothGrad explorer with notebook 04's settings: the first
+picture of a new σ, the full n = 50, and a redraw served from the cache. Run it on an
+otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -85,14 +87,42 @@ def pairs(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, targe
                baselines=0.5, perturbations_per_eval=32), "Captum Occlusion")
 
 
-def explorer_latency() -> tuple[float, float]:
+# The explorer's settings in notebook 04 (keep in sync with its explorer cell).
+EXPLORER_SETTINGS = {"batch_size": 1, "first_chunk": 1, "cache_mb": 80}
+
+
+def explorer_latency() -> dict[str, float]:
+    """Slider latency of the explorer with notebook 04's settings, as in a live kernel.
+
+    Each request runs in the explorer's worker thread (``background=True``), as a slider
+    move does in Jupyter: the first picture of a new σ (after the first chunk), the full
+    n = 50, and a move served from the cache (a smaller n at the same σ). Best of three σ.
+    """
     model = course.load_efficientnet_lite0()
     photos = dict(zip(course.SAMPLE_PHOTOS, course.load_photos()))
-    explorer = course.SmoothGradExplorer(model, photos, batch_size=10)
+    explorer = course.SmoothGradExplorer(model, photos, background=True, **EXPLORER_SETTINGS)
     target = explorer.class_picker.value
-    new_sigma = explorer.show("chelsea", target, 20, 50)
-    redraws = [explorer.show("chelsea", target, 20, n).redraw_s for n in (10, 30, 50, 1)]
-    return new_sigma.compute_s + new_sigma.redraw_s, max(redraws)
+    explorer.show("chelsea", target, 5, 2)  # warm-up
+    first, full, cached = [], [], []
+    for noise in (20, 25, 30):
+        number = explorer.request("chelsea", target, noise, 50)
+        explorer.wait()
+        frames = [f for f in explorer.frames if f.request == number]
+        first.append(frames[0].seconds)
+        full.append(frames[-1].seconds)
+        number = explorer.request("chelsea", target, noise, 30)
+        explorer.wait()
+        cached.append([f for f in explorer.frames if f.request == number][-1].seconds)
+    return {"first_picture_s": min(first), "full_n50_s": min(full), "cached_s": min(cached)}
+
+
+def print_explorer_latency() -> None:
+    latency = explorer_latency()
+    print(f"\nSmoothGrad explorer (EfficientNet-Lite0, batch_size="
+          f"{EXPLORER_SETTINGS['batch_size']}, {torch.get_num_threads()} threads): a new σ draws "
+          f"its first picture after {latency['first_picture_s']:.2f} s and n = 50 after "
+          f"{latency['full_n50_s']:.2f} s; a move served from the cache redraws in "
+          f"{latency['cached_s'] * 1000:.0f} ms (best of 3).")
 
 
 def main() -> None:
@@ -102,8 +132,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--notebooks", action="store_true",
                         help="also execute every notebook: time and peak kernel memory")
+    parser.add_argument("--explorer", action="store_true",
+                        help="only the SmoothGrad explorer's slider latency")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
+    if args.explorer:
+        print_explorer_latency()
+        return
     torch.manual_seed(0)
     lite0 = course.load_efficientnet_lite0()
     resnet18 = torchvision.models.resnet18(weights=None).eval()
@@ -121,9 +156,7 @@ def main() -> None:
                 ours_s, theirs_s = best_times(ours, theirs, args.repeats)
                 print(f"| {model_name} | {n} | {method} | {ours_s:.3f} | {peer} | "
                       f"{theirs_s:.3f} | {ours_s / theirs_s:.2f} |", flush=True)
-    new_sigma, redraw = explorer_latency()
-    print(f"\nSmoothGrad explorer (EfficientNet-Lite0): a new σ with n = 50 takes {new_sigma:.2f} s;"
-          f" a slider move served from the cache redraws in {redraw * 1000:.0f} ms (worst of 4).")
+    print_explorer_latency()
     if args.notebooks:
         print("\nNotebooks (each in a fresh kernel):", flush=True)
         subprocess.run([sys.executable, str(Path(__file__).with_name("run_notebooks.py")),

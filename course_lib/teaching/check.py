@@ -11,54 +11,35 @@ The checkers never touch your model or your random-number state (they build thei
 models inside :func:`torch.random.fork_rng`). If your function raises, the checker reports the
 exception instead of crashing.
 
-=====================================  ===========================================================
-notebook · exercise                    checker
-=====================================  ===========================================================
-00 · 1, 2, 3, 4                        :func:`attribution_size`, :func:`find_classes`,
-                                       :func:`image_batch`, :func:`stretched_white`
-01 · section 3 (and later)             :func:`vanilla_gradient`, :func:`gradient_x_input`
-01 · 1, 2, 3, 4                        :func:`runner_up_gradient`, :func:`probability_gradient`,
-                                       :func:`border_ratios`,
-                                       :func:`logit_from_gradient_x_input`
-02 · 1, 2, 3, 4                        :func:`input_correlation`, :func:`relu_rule_names`,
-                                       :func:`gradient_x_input`, :func:`eval_and_frozen`
-02 · (your own rules)                  :func:`guided_backprop`, :func:`deconvnet`
-03 · 1, 2, 3, 4                        :func:`cam`, :func:`counterfactual_cam`,
-                                       :func:`probability_grad_cam`, :func:`capture_layers`
-04 · 1, 2, 3, 4                        :func:`smoothgrad`, :func:`noisy_copies`,
-                                       :func:`smoothgrad_guided`, :func:`samples_needed`
-05 · 1, 2, 3, 4                        :func:`saturated_unit_ig`, :func:`integrated_gradients`,
-                                       :func:`dark_pixel_share`, :func:`substituted_midpoint_rule`
-07 · 1, 3, 4                           :func:`occlusion_passes`, :func:`occlusion`,
-                                       :func:`shapley_values`
-=====================================  ===========================================================
+The checkers of one notebook live in one module of :mod:`course_lib.teaching.checkers`
+(``introduction``, ``vanilla_gradient``, ``relu_rules``, ``grad_cam``, ``smoothgrad``,
+``integrated_gradients``, ``relevance``, ``occlusion``, ``perturbation``, ``evaluation``, …);
+this module gathers every public function defined there under one name, ``course.check``.
+Each exercise names its checker in its hint.
 """
 
-from course_lib.teaching.checkers.common import Mismatch, compare  # noqa: F401 (helpers)
-from course_lib.teaching.checkers.grad_cam import (cam, capture_layers, counterfactual_cam,
-                                                   probability_grad_cam)
-from course_lib.teaching.checkers.integrated_gradients import (dark_pixel_share,
-                                                               integrated_gradients,
-                                                               saturated_unit_ig,
-                                                               substituted_midpoint_rule)
-from course_lib.teaching.checkers.introduction import (attribution_size, find_classes,
-                                                       image_batch, stretched_white)
-from course_lib.teaching.checkers.occlusion import occlusion, occlusion_passes, shapley_values
-from course_lib.teaching.checkers.relu_rules import (deconvnet, eval_and_frozen, guided_backprop,
-                                                     input_correlation, relu_rule_names)
-from course_lib.teaching.checkers.smoothgrad import (noisy_copies, samples_needed, smoothgrad,
-                                                     smoothgrad_guided)
-from course_lib.teaching.checkers.vanilla_gradient import (border_ratios, gradient_x_input,
-                                                           logit_from_gradient_x_input,
-                                                           probability_gradient,
-                                                           runner_up_gradient, vanilla_gradient)
+import importlib
+import inspect
+import pkgutil
 
-__all__ = [  # the checkers; Mismatch and compare are helpers
-    "attribution_size", "border_ratios", "cam", "capture_layers", "counterfactual_cam",
-    "dark_pixel_share", "deconvnet", "eval_and_frozen", "find_classes", "gradient_x_input",
-    "guided_backprop", "image_batch", "input_correlation", "integrated_gradients",
-    "logit_from_gradient_x_input", "noisy_copies", "occlusion", "occlusion_passes",
-    "probability_grad_cam", "probability_gradient", "relu_rule_names", "runner_up_gradient",
-    "samples_needed", "saturated_unit_ig", "shapley_values", "smoothgrad", "smoothgrad_guided",
-    "stretched_white", "substituted_midpoint_rule", "vanilla_gradient",
-]
+from course_lib.teaching import checkers as _package
+from course_lib.teaching.checkers.common import Mismatch, compare  # noqa: F401 (helpers)
+
+
+def _gather() -> list[str]:
+    """Import every checker module and bring its public functions into this namespace."""
+    names = []
+    for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda i: i.name):
+        if info.name == "common" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{_package.__name__}.{info.name}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ == module.__name__ and not name.startswith("_"):
+                if name in globals() and globals()[name] is not function:
+                    raise ImportError(f"two checker modules define {name!r}")
+                globals()[name] = function
+                names.append(name)
+    return sorted(names)
+
+
+__all__ = _gather()  # the checkers; Mismatch and compare are helpers
