@@ -24,8 +24,10 @@ notebook · exercise                    checker
                                        :func:`probability_grad_cam`, :func:`capture_removes_hook`
 04 · 1, 2, 3, 4                        :func:`smoothgrad`, :func:`noisy_copies`,
                                        :func:`smoothgrad_guided`, :func:`samples_needed`
-05 · 1, 2, 3, 4                        :func:`saturated_unit_ig`, :func:`integrated_gradients`,
+05 · 1, 2, 3, 4                        :func:`saturated_unit_ig`, :func:`linear_ig`,
                                        :func:`dark_pixel_share`, :func:`substituted_midpoint_rule`
+05 · 5, 6                              :func:`gradient_shap_from_draws`,
+                                       :func:`expected_score_difference`
 07 · 1, 3, 4                           :func:`occlusion_passes`, :func:`occlusion`,
                                        :func:`shapley_values`
 =====================================  ===========================================================
@@ -35,8 +37,9 @@ from course_lib.teaching.checkers.common import Mismatch, compare  # noqa: F401 
 from course_lib.teaching.checkers.grad_cam import (cam, capture_removes_hook, counterfactual_cam,
                                                    probability_grad_cam)
 from course_lib.teaching.checkers.integrated_gradients import (dark_pixel_share,
-                                                               integrated_gradients,
-                                                               saturated_unit_ig,
+                                                               expected_score_difference,
+                                                               gradient_shap_from_draws,
+                                                               linear_ig, saturated_unit_ig,
                                                                substituted_midpoint_rule)
 from course_lib.teaching.checkers.introduction import attribution_size
 from course_lib.teaching.checkers.occlusion import occlusion, occlusion_passes, shapley_values
@@ -50,7 +53,8 @@ from course_lib.teaching.checkers.vanilla_gradient import (gradient_x_input,
 
 __all__ = [  # the checkers; Mismatch and compare are helpers
     "attribution_size", "cam", "capture_removes_hook", "counterfactual_cam", "dark_pixel_share",
-    "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "noisy_copies",
+    "deconvnet", "expected_score_difference", "gradient_shap_from_draws", "gradient_x_input",
+    "guided_backprop", "linear_ig", "noisy_copies",
     "occlusion", "occlusion_passes", "probability_grad_cam", "probability_gradient",
     "relu_rule_names", "runner_up_gradient", "samples_needed", "saturated_unit_ig",
     "shapley_values", "smoothgrad", "smoothgrad_guided", "substituted_midpoint_rule",
