@@ -9,7 +9,8 @@ point down this list: a module imports from the groups below it, never above.
 ``evaluation``      ground truth (localisation), sanity checks, deletion and
                     insertion, fragility
 ``methods``         gradients, ReLU rules, CAMs, SmoothGrad, Integrated
-                    Gradients, occlusion; ``forward`` (scores without gradients)
+                    Gradients, Expected Gradients, occlusion; ``forward`` (scores
+                    without gradients)
 ``models``          EfficientNet-Lite0 (offline), the small CNN, loaders, training
 ``data``            sample photos, a learner's own file, synthetic shapes
 root modules        ``checks`` (clear errors), ``model_state`` (leave the model
@@ -43,6 +44,9 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "integrated_gradients": ("methods.integrated_gradients", "integrated_gradients"),
     "make_baseline": ("methods.integrated_gradients", "make_baseline"),
     "completeness_gap": ("methods.integrated_gradients", "completeness_gap"),
+    "expected_gradients": ("methods.expected_gradients", "expected_gradients"),
+    "gradient_shap": ("methods.expected_gradients", "gradient_shap"),
+    "expected_completeness_gap": ("methods.expected_gradients", "expected_completeness_gap"),
     "occlusion": ("methods.occlusion", "occlusion"),
     # evaluation
     "pointing_game": ("evaluation.localisation", "pointing_game"),

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 import torchvision
-from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam,
-                         NoiseTunnel, Occlusion, Saliency)
+from captum.attr import (GradientShap, GuidedBackprop, IntegratedGradients, LayerAttribution,
+                         LayerGradCam, NoiseTunnel, Occlusion, Saliency)
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -80,11 +80,31 @@ def pairs(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, targe
            lambda: IntegratedGradients(model).attribute(
                x, target=targets, n_steps=50, internal_batch_size=samples_per_pass * n),
            "Captum IntegratedGradients")
+    pool = torch.stack([torch.zeros_like(x[0]), torch.full_like(x[0], 0.5), x[0].flip(-1),
+                        x[0].flip(-2)])  # four baselines shared by every image
+    yield ("Expected Gradients n=50", lambda: course.expected_gradients(
+               model, x, targets, baselines=pool, n_samples=50, batch_size=samples_per_pass * n,
+               progress=False),
+           lambda: captum_gradient_shap_in_chunks(model, x, pool, targets, 50, samples_per_pass),
+           "Captum GradientShap")
     yield ("occlusion 32/16", lambda: course.occlusion(
                model, x, targets, patch=32, stride=16, fill=0.5, batch_size=32, progress=False),
            lambda: Occlusion(model).attribute(
                x, target=targets, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16),
                baselines=0.5, perturbations_per_eval=32), "Captum Occlusion")
+
+
+def captum_gradient_shap_in_chunks(model: torch.nn.Module, x: torch.Tensor, pool: torch.Tensor,
+                                   targets: list[int], n_samples: int,
+                                   samples_per_call: int) -> torch.Tensor:
+    """Captum's GradientShap has no batch knob (all N·n samples go through one pass): call it
+    with ``samples_per_call`` samples at a time and average, as a user would."""
+    total, done = torch.zeros_like(x), 0
+    while done < n_samples:
+        k = min(samples_per_call, n_samples - done)
+        total += k * GradientShap(model).attribute(x, pool, n_samples=k, target=targets)
+        done += k
+    return total / n_samples
 
 
 # The explorer's settings in notebook 04 (keep in sync with its explorer cell).

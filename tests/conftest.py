@@ -49,6 +49,15 @@ def cheap_occlusion(model, x, target, **kwargs):
                             progress=False, **kwargs)
 
 
+def cheap_gradient_shap(model, x, target, **kwargs):
+    """GradientSHAP with 2 samples, input noise, and a pool of two baselines (black, grey)."""
+    pool = "uniform"
+    if isinstance(x, torch.Tensor) and x.ndim == 4 and len(x):
+        pool = torch.stack([torch.zeros_like(x[0]), torch.full_like(x[0], 0.5)])
+    return course.gradient_shap(model, x, target, baselines=pool, n_samples=2, noise_level=0.1,
+                                progress=False, **kwargs)
+
+
 # Every method of course_lib with settings cheap enough for the generic tests
 # (model left as found, bad input, chunking). Each takes (model, inputs, target, **kwargs).
 ALL_METHODS = {
@@ -65,5 +74,8 @@ ALL_METHODS = {
     "integrated_gradients": lambda m, x, t, **kw: course.integrated_gradients(
         m, x, t, steps=2, progress=False, **kw),
     "occlusion": lambda m, x, t, **kw: cheap_occlusion(m, x, t, **kw),
+    "expected_gradients": lambda m, x, t, **kw: course.expected_gradients(
+        m, x, t, n_samples=2, progress=False, **kw),
+    "gradient_shap": lambda m, x, t, **kw: cheap_gradient_shap(m, x, t, **kw),
 }
 RULE_METHODS = ("deconvnet", "guided_backprop", "guided_grad_cam")

@@ -1,4 +1,4 @@
-"""Checkers for the exercises of notebook 05 · Integrated Gradients."""
+"""Checkers for the exercises of notebook 05 · Integrated Gradients and Expected Gradients."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from course_lib.methods.integrated_gradients import RULES, quadrature
 from course_lib.methods.integrated_gradients import (
     integrated_gradients as _integrated_gradients,
 )
-from course_lib.methods.integrated_gradients import quadrature
 from course_lib.teaching.checkers.common import (
     Mismatch,
+    TinyNet,
     as_tensor,
     call,
-    cases,
     compare,
+    tiny_images,
+    tiny_linear,
     verdict,
 )
 
@@ -24,7 +26,10 @@ from course_lib.teaching.checkers.common import (
 def saturated_unit_ig(ig: Sequence[float] | torch.Tensor) -> bool:
     """05 · Exercise 1: IG of y = ReLU6(x₁ + x₂) at x = (4, 5), black baseline: (8/3, 10/3)."""
     def run() -> str:
-        values = torch.as_tensor(ig, dtype=torch.float64).flatten()
+        try:
+            values = torch.as_tensor(ig, dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise Mismatch(f"expected two numbers (IG_1, IG_2), got {ig!r}") from None
         if values.numel() != 2:
             raise Mismatch(f"expected two numbers (IG_1, IG_2), got {values.numel()}")
         expected = torch.tensor([8 / 3, 10 / 3], dtype=torch.float64)
@@ -42,31 +47,39 @@ def saturated_unit_ig(ig: Sequence[float] | torch.Tensor) -> bool:
     return verdict("IG of a saturated unit", run)
 
 
-def integrated_gradients(fn: Callable, rule: str = "midpoint") -> bool:
-    """05 · Exercise 2: ``fn(model, inputs, target, baseline, steps)`` → IG with ``rule``.
+def linear_ig(fn: Callable) -> bool:
+    """05 · Exercise 2: ``fn(weight, inputs, baseline)`` → IG of the linear model z = w·x + b.
 
-    ``baseline`` is a tensor shaped like ``inputs``; compared with
-    ``course.integrated_gradients(..., rule=rule)`` on a tiny CNN and on a linear model, where
-    IG must equal ``w ⊙ (x − x')`` for any number of steps.
+    ``weight`` is the class's weight row shaped like one image ``(3, H, W)``, ``inputs`` and
+    ``baseline`` are ``(N, 3, H, W)``. Compared with ``course.integrated_gradients`` for every
+    rule at 1 and 7 steps, with a baseline that is not black.
     """
     def run() -> str:
-        for description, model, x, target in cases():
-            baseline = torch.full_like(x, 0.25)
-            for steps in (1, 6):
-                expected = _integrated_gradients(model, x, target, baseline=baseline,
-                                                 steps=steps, rule=rule, progress=False)
-                got = call(fn, model, x.clone(), target.clone(), baseline.clone(), steps)
-                if isinstance(got, torch.Tensor) and got.shape == x.shape and not \
-                        torch.allclose(got, expected, rtol=1e-4, atol=1e-6):
-                    path_only = expected / (x - baseline).where((x - baseline) != 0,
-                                                                torch.ones_like(x))
-                    if torch.allclose(got, path_only, rtol=1e-4, atol=1e-6):
-                        raise Mismatch(f"on {description}: you return the averaged gradient; "
-                                       "multiply it by (x − x')")
-                compare(got, expected, f"on {description} with {steps} step(s) "
-                                       f"({rule} rule), your result")
-        return f"matches course.integrated_gradients ({rule} rule)"
-    return verdict("Integrated Gradients", run)
+        shape = (3, 4, 4)
+        model = tiny_linear(shape, num_classes=3)
+        inputs = tiny_images(3, 4, seed=1)
+        baseline = tiny_images(3, 4, seed=2) * 0.5 + 0.25
+        for cls in (0, 2):
+            weight = model[1].weight.detach()[cls].view(shape).clone()
+            got = call(fn, weight.clone(), inputs.clone(), baseline.clone())
+            if isinstance(got, torch.Tensor) and got.shape == inputs.shape:
+                got_d = got.detach().double()
+                w, x = weight.double(), inputs.double()
+                if torch.allclose(got_d, w * x, rtol=1e-4, atol=1e-6):
+                    raise Mismatch("you return w ⊙ x, gradient × input: that is IG only for the "
+                                   "black baseline; the path starts at x', so IG = w ⊙ (x − x')")
+                if torch.allclose(got_d, w.expand_as(x), rtol=1e-4, atol=1e-6):
+                    raise Mismatch("you return the gradient w; IG multiplies the averaged "
+                                   "gradient by (x − x')")
+            for rule in RULES:
+                for steps in ((2, 7) if rule == "trapezoid" else (1, 7)):
+                    expected = _integrated_gradients(
+                        model, inputs, torch.full((3,), cls), baseline=baseline, steps=steps,
+                        rule=rule, progress=False)
+                    compare(got, expected, f"class {cls}: compared with IG ({rule} rule, "
+                                           f"{steps} step{'s' if steps > 1 else ''}), your result")
+        return "IG = w ⊙ (x − x') for every rule and any number of steps"
+    return verdict("IG of a linear model", run)
 
 
 def dark_pixel_share(fn: Callable) -> bool:
@@ -122,3 +135,91 @@ def substituted_midpoint_rule(fn: Callable) -> bool:
     return verdict("substituted midpoint rule", run)
 
 
+
+
+def _gradient(model: torch.nn.Module, points: torch.Tensor, target: int) -> torch.Tensor:
+    points = points.detach().clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(model(points)[:, target].sum(), points)
+    return gradient
+
+
+def _draw_cases() -> list[tuple[str, torch.nn.Module, torch.Tensor, int, torch.Tensor,
+                                torch.Tensor, torch.Tensor]]:
+    """(description, model, image, target, starts, alphas, noise) for the sampling checkers."""
+    generator = torch.Generator().manual_seed(5)
+    tiny = []
+    for description, model, size, target in (("a tiny CNN", TinyNet(), 32, 3),
+                                              ("a linear model", tiny_linear((3, 4, 4)), 4, 1)):
+        image = torch.rand(3, size, size, generator=generator)
+        starts = torch.rand(5, 3, size, size, generator=generator)
+        alphas = torch.rand(5, generator=generator)
+        noise = 0.1 * torch.randn(5, 3, size, size, generator=generator)
+        tiny.append((description, model, image, target, starts, alphas, noise))
+    return tiny
+
+
+def gradient_shap_from_draws(fn: Callable) -> bool:
+    """05 · Exercise 5: ``fn(model, image, target, starts, alphas, noise)`` → GradientSHAP.
+
+    ``image`` ``(3, H, W)``; the draws: baselines ``starts`` ``(n, 3, H, W)``, ``alphas``
+    ``(n,)``, ``noise`` ``(n, 3, H, W)``. Returns the mean over the n samples of
+    ``(x̃ − x') ⊙ ∇z_c(α x̃ + (1 − α) x')`` with ``x̃ = image + noise``, shaped ``(3, H, W)``.
+    """
+    def run() -> str:
+        for description, model, image, target, starts, alphas, noise in _draw_cases():
+            a = alphas[:, None, None, None]
+            noisy = image + noise
+            gradient = _gradient(model, a * noisy + (1 - a) * starts, target)
+            expected = ((noisy - starts) * gradient).mean(dim=0)
+            got = call(fn, model, image.clone(), target, starts.clone(), alphas.clone(),
+                       noise.clone())
+            if isinstance(got, torch.Tensor) and got.shape == image.shape and not \
+                    torch.allclose(got.detach(), expected, rtol=1e-4, atol=1e-6):
+                clean = ((image - starts) * gradient).mean(dim=0)
+                if torch.allclose(got.detach(), clean, rtol=1e-4, atol=1e-6):
+                    raise Mismatch(f"on {description}: you multiply by (x − x'); GradientSHAP "
+                                   "multiplies by (x̃ − x'), the noisy input minus the baseline")
+                clean_path = _gradient(model, a * image + (1 - a) * starts, target)
+                if torch.allclose(got.detach(), ((image - starts) * clean_path).mean(dim=0),
+                                  rtol=1e-4, atol=1e-6):
+                    raise Mismatch(f"on {description}: the noise is missing; the path and the "
+                                   "multiplier use the noisy input x̃ = x + noise")
+                reverse = _gradient(model, a * starts + (1 - a) * noisy, target)
+                if torch.allclose(got.detach(), ((noisy - starts) * reverse).mean(dim=0),
+                                  rtol=1e-4, atol=1e-6):
+                    raise Mismatch(f"on {description}: the path point is α x̃ + (1 − α) x', "
+                                   "so α = 0 is the baseline; yours starts at the input")
+            compare(got, expected, f"on {description}, your result")
+            zero = call(fn, model, image.clone(), target, starts.clone(), alphas.clone(),
+                        torch.zeros_like(noise))
+            compare(zero, ((image - starts) * _gradient(model, a * image + (1 - a) * starts,
+                                                        target)).mean(dim=0),
+                    f"on {description} without noise (Expected Gradients), your result")
+        return "the mean of (x̃ − x') ⊙ ∇z(α x̃ + (1 − α) x'); without noise, Expected Gradients"
+    return verdict("GradientSHAP from given draws", run)
+
+
+def expected_score_difference(fn: Callable) -> bool:
+    """05 · Exercise 6: ``fn(model, inputs, target, pool)`` → z_c(x) − mean_k z_c(x'_k), ``(N,)``.
+
+    ``inputs`` ``(N, 3, H, W)``, ``target`` one class per image, ``pool`` ``(K, 3, H, W)``:
+    what Σ EG adds up to in expectation.
+    """
+    def run() -> str:
+        model = TinyNet()
+        inputs = tiny_images(2, 32, seed=3)
+        pool = tiny_images(4, 32, seed=4)
+        target = torch.tensor([1, 4])
+        with torch.no_grad():
+            score = model(inputs).gather(1, target[:, None])[:, 0]
+            expected = score - model(pool)[:, target].mean(dim=0)
+            of_mean = score - model(pool.mean(dim=0, keepdim=True))[0, target]
+        got = call(fn, model, inputs.clone(), target.clone(), pool.clone())
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and \
+                torch.allclose(got.detach(), of_mean, rtol=1e-4, atol=1e-6):
+            raise Mismatch("you subtract the score of the average baseline, z_c(mean x'); "
+                           "the expectation averages the scores, mean z_c(x'_k), and for a "
+                           "non-linear model the two differ")
+        compare(got, expected, "your score differences")
+        return "z_c(x) − the mean of the pool's scores"
+    return verdict("expected score difference", run)
