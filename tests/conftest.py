@@ -65,5 +65,7 @@ ALL_METHODS = {
     "integrated_gradients": lambda m, x, t, **kw: course.integrated_gradients(
         m, x, t, steps=2, progress=False, **kw),
     "occlusion": lambda m, x, t, **kw: cheap_occlusion(m, x, t, **kw),
+    "lrp": lambda m, x, t, **kw: course.lrp(m, x, t, progress=False, **kw),
+    "deeplift": lambda m, x, t, **kw: course.deeplift(m, x, t, progress=False, **kw),
 }
 RULE_METHODS = ("deconvnet", "guided_backprop", "guided_grad_cam")
