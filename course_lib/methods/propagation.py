@@ -97,9 +97,9 @@ PRODUCTS: dict[Callable, str] = {
 class FunctionalGuard(TorchFunctionMode):
     """Refuse, during the forward pass, every call that a method's rules cannot reach.
 
-    ``refused`` maps functions to their names; products (``*``, ``/``, ``@``) of two tensors
-    that both depend on the input (gating, attention) are refused too, since no rule here
-    splits a product. ``method`` and ``supported`` make the message specific.
+    ``refused`` maps functions to their names (``TypeError``); products (``*``, ``/``, ``@``)
+    of two tensors that both depend on the input (gating, attention) are refused too
+    (``ValueError``), since no rule here splits a product. ``method`` and ``supported`` make the message specific.
     """
 
     def __init__(self, refused: Mapping[Callable, str], method: str, supported: str) -> None:
@@ -117,7 +117,8 @@ class FunctionalGuard(TorchFunctionMode):
             if func in PRODUCTS:
                 operands = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
                 if sum(a.requires_grad for a in operands) >= 2:
-                    raise TypeError(
+                    # ValueError: PyTorch turns a TypeError raised by `*` into NotImplemented
+                    raise ValueError(
                         f"the model multiplies or divides two activations ({PRODUCTS[func]}: "
                         f"gating or attention) inside its forward(); {self.method} has no rule "
                         "for a product of two inputs")
