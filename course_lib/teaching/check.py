@@ -26,6 +26,8 @@ notebook · exercise                    checker
                                        :func:`smoothgrad_guided`, :func:`samples_needed`
 05 · 1, 2, 3, 4                        :func:`saturated_unit_ig`, :func:`integrated_gradients`,
                                        :func:`dark_pixel_share`, :func:`substituted_midpoint_rule`
+06 · 1, 2, 3, 4                        :func:`lrp_epsilon_dense`, :func:`lrp_zplus_layer`,
+                                       :func:`rescale_multiplier`, :func:`deeplift_and_ig`
 07 · 1, 3, 4                           :func:`occlusion_passes`, :func:`occlusion`,
                                        :func:`shapley_values`
 =====================================  ===========================================================
@@ -40,6 +42,8 @@ from course_lib.teaching.checkers.integrated_gradients import (dark_pixel_share,
                                                                substituted_midpoint_rule)
 from course_lib.teaching.checkers.introduction import attribution_size
 from course_lib.teaching.checkers.occlusion import occlusion, occlusion_passes, shapley_values
+from course_lib.teaching.checkers.relevance import (deeplift_and_ig, lrp_epsilon_dense,
+                                                    lrp_zplus_layer, rescale_multiplier)
 from course_lib.teaching.checkers.relu_rules import (deconvnet, guided_backprop, relu_rule_names,
                                                      swap_restores_model)
 from course_lib.teaching.checkers.smoothgrad import (noisy_copies, samples_needed, smoothgrad,
@@ -55,4 +59,5 @@ __all__ = [  # the checkers; Mismatch and compare are helpers
     "relu_rule_names", "runner_up_gradient", "samples_needed", "saturated_unit_ig",
     "shapley_values", "smoothgrad", "smoothgrad_guided", "substituted_midpoint_rule",
     "swap_restores_model", "vanilla_gradient",
+    "deeplift_and_ig", "lrp_epsilon_dense", "lrp_zplus_layer", "rescale_multiplier",
 ]
