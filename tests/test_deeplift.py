@@ -14,13 +14,15 @@ Convention mapping (Captum → course_lib):
 * Captum has no ReLU6. ReLU6(x) = ReLU(x) − ReLU(x − 6), and both ReLUs see the same Δx, so the
   two Rescale multipliers add up to ReLU6's: Captum's copy of EfficientNet-Lite0 uses that
   decomposition (each ReLU on a fresh tensor, for the same hook reason). Captum's hooks cannot
-  take in-place ReLUs or a module used twice (ResNet's ``relu``): copies with ``inplace=False``;
-  ResNet-18 is checked by summation-to-delta and closed forms instead.
+  take in-place ReLUs or a module used twice (ResNet's ``relu``): copies with ``inplace=False``.
+  On ResNet-18 Captum's max-pool rule itself goes wrong: its windows overlap (3 × 3, stride 2)
+  and ``max_unpool2d`` overwrites where shares should add up, so Captum's attributions miss
+  summation-to-delta there (shown below); ResNet-18 is checked by summation-to-delta, and the
+  overlap by a small network, instead.
 """
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import pytest
@@ -30,7 +32,8 @@ from torch import nn
 
 import course_lib as course
 
-from relevance_nets import VGGStyle, out_of_place, scaled_images
+from relevance_nets import (Fresh, VGGStyle, captum_resnet, out_of_place, relu6_decomposed,
+                            scaled_images)
 
 pytest.importorskip("captum.attr")
 from captum.attr import DeepLift  # noqa: E402
@@ -49,11 +52,6 @@ def captum_deeplift(model: nn.Module, x: torch.Tensor, baseline: torch.Tensor,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return DeepLift(model).attribute(x.clone(), baselines=baseline.clone(), target=targets)
-
-
-class Fresh(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + 0
 
 
 def for_captum(model: VGGStyle) -> VGGStyle:
@@ -76,24 +74,6 @@ def test_matches_captum_on_a_vgg_style_network():
     ours = course.deeplift(model, x, TARGETS, baseline=baseline, progress=False)
     assert ours.shape == x.shape
     close(ours, captum_deeplift(for_captum(model), x, baseline, TARGETS))
-
-
-class ReLU6AsReLUs(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.low, self.high = nn.ReLU(), nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.low(x + 0) - self.high(x - 6)
-
-
-def relu6_decomposed(model: nn.Module) -> nn.Module:
-    model = copy.deepcopy(model)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.ReLU6):
-                setattr(parent, name, ReLU6AsReLUs())
-    return model
 
 
 @pytest.mark.parametrize("baseline", ["black", "blurred"])
@@ -187,6 +167,18 @@ def test_overlapping_max_pool_windows_add_up():
     with torch.no_grad():
         difference = (model(x) - model(baseline))[[0, 1, 2], [0, 1, 2]]
     torch.testing.assert_close(attribution.flatten(1).sum(1), difference, rtol=1e-5, atol=1e-5)
+
+
+def test_captum_misses_summation_to_delta_on_overlapping_max_pools(resnet, photos):
+    """Why ResNet-18 is not compared with Captum: Captum's own attributions do not add up there."""
+    x, targets = photos[:2], [1, 2]
+    theirs = captum_deeplift(captum_resnet(resnet, fold=False), x, torch.zeros_like(x), targets)
+    ours = course.deeplift(resnet, x, targets, progress=False)
+    with torch.no_grad():
+        difference = (resnet(x) - resnet(torch.zeros_like(x)))[[0, 1], targets]
+    their_gap = (theirs.flatten(1).sum(1) - difference).abs().max()
+    our_gap = (ours.flatten(1).sum(1) - difference).abs().max()
+    assert their_gap > 1000 * our_gap and their_gap > 1e-3 * difference.abs().max()
 
 
 def test_input_equal_to_its_baseline_in_places_uses_the_gradient_fallback():

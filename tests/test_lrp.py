@@ -34,7 +34,6 @@ Convention mapping (reference → course_lib):
 from __future__ import annotations
 
 import copy
-import types
 import warnings
 
 import pytest
@@ -44,15 +43,14 @@ from torch import nn
 
 import course_lib as course
 from course_lib.methods.lrp_rules import Composite, Epsilon, Gamma, ZBox, Zero, ZPlus
-from course_lib.models.efficientnet_lite import MBConv
 
-from relevance_nets import VGGStyle, out_of_place, randomise_batchnorm, scaled_images
+from relevance_nets import (Fresh, VGGStyle, captum_lite0_lrp, captum_resnet, out_of_place,
+                            randomise_batchnorm, scaled_images)
 
 captum_attr = pytest.importorskip("captum.attr")
 from captum.attr import LRP  # noqa: E402
-from captum.attr._utils.custom_modules import Addition_Module  # noqa: E402
-from captum.attr._utils.lrp_rules import (Alpha1_Beta0_Rule, EpsilonRule, GammaRule,  # noqa: E402
-                                          IdentityRule)
+from captum.attr._utils.lrp_rules import (Alpha1_Beta0_Rule, EpsilonRule,  # noqa: E402
+                                          GammaRule, IdentityRule)
 from torch.nn.utils.fusion import fuse_conv_bn_eval  # noqa: E402
 
 TARGETS = [1, 3, 5]
@@ -143,39 +141,6 @@ def test_captum_gamma_without_bias_needs_no_mapping():
 # ----------------------------------------------------------------------------- Captum, Lite0
 
 
-class Fresh(nn.Module):
-    """``x + 0``: a new tensor, so that Captum's hooks on neighbouring modules do not collide."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + 0
-
-
-def _mbconv_forward(self, x):
-    out = self.project(self.depthwise(self.expand(x)))
-    return self.captum_sum(out, x) if self.use_skip else out
-
-
-def captum_lite0(model: nn.Module, epsilon: float) -> nn.Module:
-    """EfficientNet-Lite0 in the form Captum's LRP can take (see the module docstring)."""
-    model = copy.deepcopy(model).eval()
-    for module in list(model.modules()):
-        if isinstance(module, nn.Sequential) and isinstance(getattr(module, "bn", None),
-                                                            nn.BatchNorm2d):
-            module.conv = fuse_conv_bn_eval(module.conv, module.bn)
-            del module.bn
-        if isinstance(module, MBConv):
-            if isinstance(module.expand, nn.Identity):
-                module.expand = Fresh()
-            module.captum_sum = Addition_Module()
-            module.forward = types.MethodType(_mbconv_forward, module)
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            module.rule = EpsilonRule(epsilon)
-        elif isinstance(module, (nn.ReLU6, Fresh)) or type(module).__name__ == "Normalize":
-            module.rule = IdentityRule()
-    return model
-
-
 def test_matches_captum_on_efficientnet_lite0(lite0, photos):
     """ε = 0.25 on the model as it is: BatchNorm folding, ReLU6, depthwise convolutions, average
     pooling, skip connections and the normalisation, all at once."""
@@ -183,7 +148,8 @@ def test_matches_captum_on_efficientnet_lite0(lite0, photos):
     ours = course.lrp(lite0, photos, targets, composite=Epsilon(0.25), progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = LRP(captum_lite0(lite0, 0.25)).attribute(photos.clone(), target=targets)
+        theirs = LRP(captum_lite0_lrp(lite0, lambda: EpsilonRule(0.25))[0]).attribute(
+            photos.clone(), target=targets)
     close(ours, theirs)
 
 
@@ -191,7 +157,7 @@ def test_lrp_zero_matches_captum_on_folded_lite0(lite0, photos):
     """ε → 0 on the copy that Captum folded itself: LRP-0's small denominators would magnify
     the last-bit differences of two foldings (about 0.5 % here), so both see the same weights."""
     targets = [285, 967, 657]
-    folded = captum_lite0(lite0, 1e-9)
+    folded, _ = captum_lite0_lrp(lite0, lambda: EpsilonRule(1e-9))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = LRP(folded).attribute(photos.clone(), target=targets)
@@ -233,6 +199,23 @@ def zennit_lrp(model: nn.Module, x: torch.Tensor, targets: list[int], composite)
     with Gradient(model, composite) as attributor:
         _, relevance = attributor(x.clone(), lambda output: output * one_hot)
     return relevance
+
+
+def test_matches_captum_on_resnet(resnet):
+    """LRP-ε on ResNet-18 against Captum too: its copy has BatchNorm folded by PyTorch, one
+    ReLU module per use and the residual sums as ``Addition_Module`` (ε rule ≈ LRP-0 split)."""
+    x, targets = resnet_images(), [3, 7]
+    model = captum_resnet(resnet)
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            module.rule = EpsilonRule(0.25)
+        elif isinstance(module, Fresh):
+            module.rule = IdentityRule()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = LRP(model).attribute(x.clone(), target=targets)
+    ours = course.lrp(resnet, x, targets, composite=Epsilon(0.25), progress=False)
+    close(ours, theirs)
 
 
 def test_matches_zennit_epsilon_gamma_box_on_resnet(resnet):
