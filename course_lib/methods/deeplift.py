@@ -186,6 +186,7 @@ def rescale_rules(model: nn.Module) -> Iterator[_References]:
             raise TypeError(f"layer {name!r} ({type(module).__name__}) has no DeepLIFT rule "
                             f"here; supported: {SUPPORTED}")
     references = _References()
+    found_at = places(model)
     replacements: dict[int, tuple[list, nn.Module]] = {}
     for module in {id(m): m for m in model.modules()}.values():
         if isinstance(module, (nn.ReLU, nn.ReLU6)):
@@ -194,7 +195,7 @@ def rescale_rules(model: nn.Module) -> Iterator[_References]:
             stand_in = DeepLiftMaxPool(module, references)
         else:
             continue
-        replacements[id(module)] = (places(model, lambda m, module=module: m is module), stand_in)
+        replacements[id(module)] = (found_at[id(module)], stand_in)
     with swapped_modules(replacements), FunctionalGuard(REFUSED_FUNCTIONS, "DeepLIFT",
                                                         SUPPORTED):
         yield references

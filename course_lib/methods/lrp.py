@@ -124,7 +124,9 @@ class RuleLayer(nn.Module):
                 out, z = self.rule.outputs(self.f, a, self.weight, self.bias)
             # The gradient trick: forward value `out`, backward c_in = ∂(z · R_out / z_stab)/∂a.
             denominator = stabilize(z.detach(), self.rule.stabilizer)
-            ratio = torch.where(denominator == 0, 0.0, out.detach() / denominator)
+            ratio = out.detach() / denominator
+            if self.rule.stabilizer == 0:  # LRP-0: an output z = 0 has no relevance to share
+                ratio = torch.where(denominator == 0, 0.0, ratio)
             scaled = z * ratio
             result = out.detach() + (scaled - scaled.detach())
             if run.record:
@@ -222,6 +224,7 @@ class _Plan:
                 raise TypeError(f"layer {name!r} runs {calls} times in one forward pass; LRP "
                                 "here needs every Linear/Conv/BatchNorm layer to run once")
         self.layers: list[RuleLayer] = []
+        found_at = places(model)
         replacements: dict[int, tuple[list, nn.Module]] = {}
         for index, name in enumerate(trace.order):
             layer = modules[name]
@@ -232,12 +235,12 @@ class _Plan:
             rule = composite.rule_for(index, len(trace.order), layer)
             stand_in = RuleLayer(name, layer, batchnorm, rule, self)
             self.layers.append(stand_in)
-            replacements[id(layer)] = (places(model, lambda m, layer=layer: m is layer), stand_in)
+            replacements[id(layer)] = (found_at[id(layer)], stand_in)
             if batchnorm is not None:
-                replacements[id(batchnorm)] = (
-                    places(model, lambda m, bn=batchnorm: m is bn), nn.Identity())
-        relu6 = places(model, lambda m: isinstance(m, nn.ReLU6))
-        if relu6:
+                replacements[id(batchnorm)] = (found_at[id(batchnorm)], nn.Identity())
+        relu6 = [place for where in found_at.values() for place in where
+                 if isinstance(place[2], nn.ReLU6)]
+        if relu6:  # one stand-in (it keeps no state) in every place of every ReLU6
             replacements[id(relu6[0][2])] = (relu6, ReLU6Relevance(composite.relu6))
         self.replacements = replacements
         self.first = self.layers[0]

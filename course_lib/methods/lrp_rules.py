@@ -57,8 +57,9 @@ LayerFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torc
 
 
 def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
-    r""":math:`z + \varepsilon\,\mathrm{sign}(z)`, with sign(0) = +1 (Captum's and zennit's convention)."""
-    return z + epsilon * torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+    r""":math:`z + \varepsilon\,\mathrm{sign}(z)`, with sign(0) = +1 (Captum's and zennit's
+    convention; ``copysign`` gives a negative zero −1, but an output z = 0 has no relevance)."""
+    return z + torch.copysign(torch.tensor(epsilon, dtype=z.dtype, device=z.device), z)
 
 
 def positive_part(f: LayerFunction, a: torch.Tensor, weight: torch.Tensor,

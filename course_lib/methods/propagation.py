@@ -37,15 +37,18 @@ def trusted() -> Iterator[None]:
         _LOCAL.depth -= 1
 
 
-def places(model: nn.Module, predicate: Callable[[nn.Module], bool]) -> list[Place]:
-    """Every ``(parent, attribute, module)`` where a module satisfying ``predicate`` sits.
+def places(model: nn.Module) -> dict[int, list[Place]]:
+    """``id(module)`` → every ``(parent, attribute, module)`` where that module sits.
 
     One module object may sit in several places; each place is listed (``parent._modules``,
     not ``named_children()``, which skips a module met before).
     """
-    return [(parent, name, child) for parent in model.modules()
-            for name, child in parent._modules.items()
-            if child is not None and predicate(child)]
+    found: dict[int, list[Place]] = {}
+    for parent in model.modules():
+        for name, child in parent._modules.items():
+            if child is not None:
+                found.setdefault(id(child), []).append((parent, name, child))
+    return found
 
 
 @contextmanager

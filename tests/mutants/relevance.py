@@ -12,10 +12,10 @@ LRP_TESTS = ("tests/test_lrp.py",)
 DEEPLIFT_TESTS = ("tests/test_deeplift.py",)
 
 MUTANTS = [
-    Mutant(RULES, "return z + epsilon * torch.where(z >= 0, 1.0, -1.0).to(z.dtype)",
-           "return z - epsilon * torch.where(z >= 0, 1.0, -1.0).to(z.dtype)",
+    Mutant(RULES, "return z + torch.copysign(",
+           "return z - torch.copysign(",
            "ε with the wrong sign: it shrinks the denominator instead of growing it", LRP_TESTS),
-    Mutant(RULES, "return z + epsilon * torch.where(z >= 0, 1.0, -1.0).to(z.dtype)",
+    Mutant(RULES, "return z + torch.copysign(torch.tensor(epsilon, dtype=z.dtype, device=z.device), z)",
            "return z + epsilon",
            "ε added without the sign of z: negative outputs are destabilised", LRP_TESTS),
     Mutant(LRP, "denominator = stabilize(z.detach(), self.rule.stabilizer)",
@@ -47,8 +47,8 @@ MUTANTS = [
            "            self.bounds = (torch.full_like(low_seen, box.low), "
            "torch.full_like(high_seen, box.high))",
            "box bounds in pixel units where the first layer sees normalised values", LRP_TESTS),
-    Mutant(LRP, "            ratio = torch.where(denominator == 0, 0.0, out.detach() / denominator)",
-           "            ratio = torch.where(denominator == 0, 0.0, 1.0 / denominator)",
+    Mutant(LRP, "            ratio = out.detach() / denominator",
+           "            ratio = 1.0 / denominator",
            "the rule's share s = R/z without the relevance R = a ⊙ c of the output",
            LRP_TESTS),
     Mutant(RULES, "        depth = (index - 1) / max(count - 1, 1)",
