@@ -87,14 +87,37 @@ def layer_function(layer: nn.Module) -> LayerFunction:
     return f
 
 
+@dataclass
+class _Record:
+    """Σ R per image at one rule layer's input and output, filled in by the backward pass."""
+
+    name: str
+    rule: str
+    inputs: torch.Tensor | None = None
+    outputs: torch.Tensor | None = None
+
+
+def _sum_into(record: _Record, field: str, values: torch.Tensor):
+    """A tensor hook: Σ (values ⊙ gradient) per image into ``record.field``.
+
+    ``values`` is detached here: a hook that referred to the very tensor it is registered on
+    would make a reference cycle, and the activations would wait for the garbage collector.
+    """
+    values = values.detach()
+
+    def hook(gradient: torch.Tensor) -> None:
+        setattr(record, field, (values * gradient).flatten(1).sum(dim=1))
+    return hook
+
+
 class _Pass:
     """What one forward/backward pass collects: the input layer's tensors and, when
-    ``record`` is set, every rule layer's input and output."""
+    ``record`` is set, Σ R at every rule layer's input and output."""
 
     def __init__(self, images: torch.Tensor, record: bool) -> None:
         self.images, self.record = images, record
         self.terms: list[torch.Tensor] = []  # Σ term ⊙ gradient = relevance of the pixels
-        self.records: list[tuple[str, str, torch.Tensor, torch.Tensor]] = []
+        self.records: list[_Record] = []
 
 
 class RuleLayer(nn.Module):
@@ -117,7 +140,7 @@ class RuleLayer(nn.Module):
                                  f"the input layer {self.plan.first.name!r} (a second path from "
                                  "the image?); LRP here propagates to one input layer")
             elif run.record:
-                a = a.clone()  # a private copy: its gradient is this layer's c_in
+                a = a.view_as(a)  # a node of its own (no copy): its gradient is this layer's c_in
             if isinstance(self.rule, ZBox):
                 out, z = self.rule.outputs(self.f, a, self.weight, self.bias, *run.terms[1:])
             else:
@@ -129,9 +152,13 @@ class RuleLayer(nn.Module):
                 ratio = torch.where(denominator == 0, 0.0, ratio)
             scaled = z * ratio
             result = out.detach() + (scaled - scaled.detach())
-            if run.record:
-                run.records.append((self.name, str(self.rule), a, result))
-                result = result.clone()  # later in-place operations must not touch the record
+            if run.record:  # Σ R = Σ a ⊙ c, summed as the backward pass goes by
+                record = _Record(self.name, str(self.rule))
+                run.records.append(record)
+                if a.grad_fn is not None:  # (the input layer's relevance is the map itself)
+                    a.register_hook(_sum_into(record, "inputs", a))
+                # `scaled` receives c_out, the gradient at the output, and nothing else uses it
+                scaled.register_hook(_sum_into(record, "outputs", out.detach()))
             return result
 
     def _start(self, a: torch.Tensor, run: _Pass) -> torch.Tensor:
@@ -251,8 +278,9 @@ class _Plan:
         self.run = _Pass(example[:0], record=False)
 
     def forward_backward(self, images: torch.Tensor, classes: torch.Tensor, record: bool
-                         ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        """Relevance of the pixels ``(n, C, H, W)``, the recorded tensors' gradients, and z_c."""
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Relevance of the pixels ``(n, C, H, W)`` and z_c; with ``record``, ``self.run.records``
+        holds Σ R at every rule layer's input and output."""
         self.run = run = _Pass(images, record)
         with FunctionalGuard(REFUSED_FUNCTIONS, "LRP", SUPPORTED):
             logits = self.model(images)
@@ -260,13 +288,9 @@ class _Plan:
         if not run.terms or not logits.requires_grad:
             raise TypeError("the model's output does not depend on its first Linear/Conv layer")
         scores = logits.gather(1, classes[:, None])[:, 0]
-        recorded = [tensor for entry in run.records for tensor in entry[2:]]
-        gradients = torch.autograd.grad(scores.sum(), run.terms + recorded, allow_unused=True)
-        gradients = [torch.zeros_like(t) if g is None else g
-                     for t, g in zip(run.terms + recorded, gradients)]
-        relevance = sum(t * g for t, g in zip(run.terms, gradients[:len(run.terms)]))
-        return (relevance.detach().reshape(images.shape), gradients[len(run.terms):],
-                scores.detach())
+        gradients = torch.autograd.grad(scores.sum(), run.terms)
+        relevance = sum(t.detach() * g for t, g in zip(run.terms, gradients))
+        return relevance.reshape(images.shape), scores.detach()
 
 
 @contextmanager
@@ -274,8 +298,11 @@ def _lrp_plan(model: nn.Module, x: torch.Tensor, composite: Composite | Rule | s
               ) -> Iterator[_Plan]:
     with attribution_mode(model):
         plan = _Plan(model, as_composite(composite), x)
-        with swapped_modules(plan.replacements):
-            yield plan
+        try:
+            with swapped_modules(plan.replacements):
+                yield plan
+        finally:  # the stand-ins point to the plan: break the cycle, free their weights now
+            plan.layers, plan.replacements, plan.first = [], {}, None
 
 
 def _chunks(x: torch.Tensor, classes: torch.Tensor, batch_size: int, progress: bool, what: str):
@@ -342,8 +369,8 @@ def lrp_relevance_by_layer(model: nn.Module, inputs: torch.Tensor, target: Targe
                            batch_size: int = 2) -> RelevanceByLayer:
     """LRP, and :math:`\\sum R` at the input and output of every Linear/Conv layer.
 
-    The same computation as :func:`lrp`; every layer also keeps a copy of its input and
-    output so that their relevance can be summed (more memory).
+    The same computation as :func:`lrp`; the sums are taken by tensor hooks as the backward
+    pass goes by (they go with the graph).
     """
     model, x, classes = prepare(model, inputs, target)
     batch_size = check_batch_size(batch_size)
@@ -351,15 +378,15 @@ def lrp_relevance_by_layer(model: nn.Module, inputs: torch.Tensor, target: Targe
     names, rules = [], []
     with _lrp_plan(model, x, composite) as plan:
         for images, chunk_classes in _chunks(x, classes, batch_size, False, "LRP"):
-            pixels, gradients, score = plan.forward_backward(images, chunk_classes, record=True)
+            pixels, score = plan.forward_backward(images, chunk_classes, record=True)
             records = plan.run.records
-            names, rules = [r[0] for r in records], [r[1] for r in records]
-            per_image = [(t * g).flatten(1).sum(dim=1)
-                         for t, g in zip([t for r in records for t in r[2:]], gradients)]
-            layer_in = torch.stack(per_image[0::2])
+            names, rules = [r.name for r in records], [r.rule for r in records]
+            nothing = torch.zeros_like(score)  # a layer the target's score does not reach
+            layer_in = [nothing if r.inputs is None else r.inputs for r in records]
             layer_in[0] = pixels.flatten(1).sum(dim=1)  # the input layer: with the box terms
-            ins.append(layer_in)
-            outs.append(torch.stack(per_image[1::2]))
+            ins.append(torch.stack(layer_in))
+            outs.append(torch.stack([nothing if r.outputs is None else r.outputs
+                                     for r in records]))
             relevance.append(pixels)
             scores.append(score)
     pixels = torch.cat(relevance)
