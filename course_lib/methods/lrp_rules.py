@@ -24,7 +24,7 @@ output LRP-γ is the familiar layer with weights :math:`w + \gamma w^+` and bias
 :math:`b + \gamma b^+` (as in Montavon et al.'s tutorial code) and z⁺ uses :math:`w^+` and
 :math:`b^+`. With inputs of both signs the contribution form keeps its meaning:
 :math:`z_{jk}^+ = a_j^+ w_{jk}^+ + a_j^- w_{jk}^-`. For a *negative* output LRP-γ favours the
-negative contributions instead (Andéol et al. 2021; zennit's ``Gamma``): otherwise its
+negative contributions instead (the generalisation in zennit's ``Gamma``): otherwise its
 denominator could cross zero, which happens in networks whose convolutions feed a sum rather
 than a ReLU (the projections of EfficientNet's blocks).
 
@@ -123,8 +123,8 @@ class Gamma(Rule):
 
     For a positive output :math:`\rho_{jk} = z_{jk} + \gamma z_{jk}^+` (Montavon et al. 2019,
     §10.2.3: on non-negative inputs, weights :math:`w + \gamma w^+` and bias :math:`b + \gamma
-    b^+`); for a negative one :math:`z_{jk} + \gamma z_{jk}^-` (the generalisation of Andéol et
-    al. 2021, zennit's ``Gamma``). The denominator then keeps the output's sign and is at least
+    b^+`); for a negative one :math:`z_{jk} + \gamma z_{jk}^-` (the generalisation in zennit's
+    ``Gamma``, Anders et al. 2021). The denominator then keeps the output's sign and is at least
     as large: the rule is more stable than LRP-0 and favours the evidence that made the output
     what it is. :math:`\gamma \to \infty` gives z⁺ for positive outputs.
     """
