@@ -9,8 +9,8 @@ point down this list: a module imports from the groups below it, never above.
 ``evaluation``      ground truth (localisation), sanity checks, deletion and
                     insertion, fragility
 ``methods``         gradients, ReLU rules, CAMs, SmoothGrad, Integrated
-                    Gradients, Expected Gradients, occlusion; ``forward`` (scores
-                    without gradients)
+                    Gradients, Expected Gradients, occlusion, LRP (rules, composites,
+                    canonizers), DeepLIFT; ``forward`` (scores without gradients)
 ``models``          EfficientNet-Lite0 (offline), the small CNN, loaders, training
 ``data``            sample photos, a learner's own file, synthetic shapes
 root modules        ``checks`` (clear errors), ``model_state`` (leave the model
@@ -48,6 +48,11 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "gradient_shap": ("methods.expected_gradients", "gradient_shap"),
     "expected_completeness_gap": ("methods.expected_gradients", "expected_completeness_gap"),
     "occlusion": ("methods.occlusion", "occlusion"),
+    "lrp": ("methods.lrp", "lrp"),
+    "lrp_relevance_by_layer": ("methods.lrp", "lrp_relevance_by_layer"),
+    "lrp_rules": ("methods.lrp_rules", None),
+    "fold_batchnorm": ("methods.canonizers", "fold_batchnorm"),
+    "deeplift": ("methods.deeplift", "deeplift"),
     # evaluation
     "pointing_game": ("evaluation.localisation", "pointing_game"),
     "mass_inside_mask": ("evaluation.localisation", "mass_inside_mask"),

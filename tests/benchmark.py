@@ -4,6 +4,7 @@
     python tests/benchmark.py --quick      # batch 1 only
     python tests/benchmark.py --notebooks  # also time every notebook (make benchmark)
     python tests/benchmark.py --explorer   # only the explorer's slider latency
+    python tests/benchmark.py --only LRP DeepLIFT   # only the pairs whose name contains these
 
 Each pair runs on the same model, input, targets and images per forward/backward
 pass, after one warm-up each, alternating ours and theirs so that a busy machine
@@ -17,21 +18,27 @@ otherwise idle machine.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torchvision
-from captum.attr import (GradientShap, GuidedBackprop, IntegratedGradients, LayerAttribution,
-                         LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+from captum.attr import (LRP, DeepLift, GradientShap, GuidedBackprop, IntegratedGradients,
+                         LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+from captum.attr._utils.lrp_rules import EpsilonRule, IdentityRule
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import course_lib as course
+from course_lib.methods.lrp_rules import Epsilon
+from course_lib.models.efficientnet_lite import EfficientNetLite0
+from relevance_nets import Fresh, captum_lite0_lrp, captum_resnet, relu6_decomposed
 
 
 def seconds(function: Callable[[], object]) -> float:
@@ -107,6 +114,42 @@ def captum_gradient_shap_in_chunks(model: torch.nn.Module, x: torch.Tensor, pool
     return total / n_samples
 
 
+def captum_forms(model: torch.nn.Module):
+    """Captum's LRP and DeepLift need rewritten copies of the same function (BatchNorm folded,
+    skip connections as modules, ReLU6 as two ReLUs; tests/relevance_nets.py): (LRP model, a
+    function that gives it its rules again — Captum deletes them after each call —, DeepLift
+    model)."""
+    if isinstance(model, EfficientNetLite0):
+        lrp_model, assign_rules = captum_lite0_lrp(model, lambda: EpsilonRule(0.25))
+        return lrp_model, assign_rules, relu6_decomposed(model)
+    lrp_model = captum_resnet(model)
+
+    def assign_rules() -> None:
+        for module in lrp_model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                module.rule = EpsilonRule(0.25)
+            elif isinstance(module, Fresh):
+                module.rule = IdentityRule()
+    return lrp_model, assign_rules, captum_resnet(model, fold=False)
+
+
+def relevance_pairs(model: torch.nn.Module, x: torch.Tensor, targets: list[int]):
+    """LRP-ε and DeepLIFT: each chunk of images in one pass on both sides (Captum has no knob)."""
+    n = len(x)
+    lrp_model, assign_rules, deeplift_model = captum_forms(model)
+
+    def captum_lrp():
+        assign_rules()
+        return LRP(lrp_model).attribute(x, target=targets)
+
+    yield ("LRP ε = 0.25", lambda: course.lrp(model, x, targets, Epsilon(0.25), batch_size=n,
+                                              progress=False), captum_lrp, "Captum LRP")
+    yield ("DeepLIFT (black)", lambda: course.deeplift(model, x, targets, batch_size=n,
+                                                       progress=False),
+           lambda: DeepLift(deeplift_model).attribute(x, baselines=torch.zeros_like(x),
+                                                      target=targets), "Captum DeepLift")
+
+
 # The explorer's settings in notebook 04 (keep in sync with its explorer cell).
 EXPLORER_SETTINGS = {"batch_size": 1, "first_chunk": 1, "cache_mb": 80}
 
@@ -154,8 +197,12 @@ def main() -> None:
                         help="also execute every notebook: time and peak kernel memory")
     parser.add_argument("--explorer", action="store_true",
                         help="only the SmoothGrad explorer's slider latency")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="only the pairs whose method name contains one of these")
+    parser.add_argument("--size", type=int, default=224, help="image side in pixels")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
+    warnings.filterwarnings("ignore")  # Captum warns about its hooks on every call
     if args.explorer:
         print_explorer_latency()
         return
@@ -163,6 +210,9 @@ def main() -> None:
     lite0 = course.load_efficientnet_lite0()
     resnet18 = torchvision.models.resnet18(weights=None).eval()
     photos = course.load_photos()
+    if args.size != 224:
+        photos = torch.nn.functional.interpolate(photos, size=(args.size, args.size),
+                                                 mode="bilinear", antialias=True)
     batches = (1,) if args.quick else (1, 8)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n")
     print("| model | batch | method | course_lib (s) | peer | peer (s) | ratio |")
@@ -172,10 +222,16 @@ def main() -> None:
         for n in batches:
             x = photos.repeat(2, 1, 1, 1)[:n].contiguous()
             targets = [285, 967, 417, 657, 285, 967, 417, 657][:n]
-            for method, ours, theirs, peer in pairs(model, layer, x, targets):
+            # one after the other: each generator's peers (hooks, copies) go when it ends
+            for method, ours, theirs, peer in itertools.chain(
+                    pairs(model, layer, x, targets), relevance_pairs(model, x, targets)):
+                if args.only and not any(word in method for word in args.only):
+                    continue
                 ours_s, theirs_s = best_times(ours, theirs, args.repeats)
                 print(f"| {model_name} | {n} | {method} | {ours_s:.3f} | {peer} | "
                       f"{theirs_s:.3f} | {ours_s / theirs_s:.2f} |", flush=True)
+    if args.only:
+        return
     print_explorer_latency()
     if args.notebooks:
         print("\nNotebooks (each in a fresh kernel):", flush=True)

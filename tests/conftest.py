@@ -77,5 +77,7 @@ ALL_METHODS = {
     "expected_gradients": lambda m, x, t, **kw: course.expected_gradients(
         m, x, t, n_samples=2, progress=False, **kw),
     "gradient_shap": lambda m, x, t, **kw: cheap_gradient_shap(m, x, t, **kw),
+    "lrp": lambda m, x, t, **kw: course.lrp(m, x, t, progress=False, **kw),
+    "deeplift": lambda m, x, t, **kw: course.deeplift(m, x, t, progress=False, **kw),
 }
 RULE_METHODS = ("deconvnet", "guided_backprop", "guided_grad_cam")

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from course_lib.checks import Target, check_inputs, check_model, check_target_range, prepare
 from course_lib.model_state import attribution_mode
+from course_lib.methods.canonizers import fold_batchnorm
 from course_lib.methods.relu_rules import swapped_relus
 
 
@@ -159,36 +160,6 @@ def fast_grouped_conv_double_backward() -> Iterator[None]:
     """
     with _GroupedConvSecondOrder():
         yield
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    r"""Fold every eval-mode ``BatchNorm2d`` that directly follows a ``Conv2d`` inside an
-    ``nn.Sequential`` into that convolution (in place; pass a copy).
-
-    In eval mode BatchNorm is the per-channel affine map
-    :math:`\gamma (u - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta`, so the convolution can absorb
-    it: the same function (up to rounding) with fewer operations for the second-order backward
-    pass to differentiate. Used on the attack's private surrogate copy only.
-    """
-    for parent in list(model.modules()):
-        if not isinstance(parent, nn.Sequential):
-            continue
-        names = list(parent._modules)
-        for first, second in zip(names, names[1:]):
-            conv, bn = parent._modules[first], parent._modules[second]
-            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-                    and bn.track_running_stats and bn.running_var is not None):
-                continue
-            with torch.no_grad():
-                scale = bn.running_var.add(bn.eps).rsqrt()
-                if bn.affine:
-                    scale = scale * bn.weight
-                shift = -bn.running_mean * scale + (bn.bias if bn.affine else 0)
-                bias = shift if conv.bias is None else conv.bias * scale + shift
-                conv.weight.mul_(scale.view(-1, 1, 1, 1))
-                conv.bias = nn.Parameter(bias.clone(), requires_grad=False)
-            setattr(parent, second, nn.Identity())
-    return model
 
 
 def _as_batch_of_maps(values: object, name: str) -> torch.Tensor:
