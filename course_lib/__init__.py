@@ -9,7 +9,9 @@ point down this list: a module imports from the groups below it, never above.
 ``evaluation``      ground truth (localisation), sanity checks, deletion and
                     insertion, fragility
 ``methods``         gradients, ReLU rules, CAMs, SmoothGrad, Integrated
-                    Gradients, occlusion; ``forward`` (scores without gradients)
+                    Gradients, occlusion; superpixels, coalitions, LIME,
+                    KernelSHAP and exact Shapley values, RISE; ``forward``
+                    (scores without gradients)
 ``models``          EfficientNet-Lite0 (offline), the small CNN, loaders, training
 ``data``            sample photos, a learner's own file, synthetic shapes
 root modules        ``checks`` (clear errors), ``model_state`` (leave the model
@@ -44,6 +46,17 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "make_baseline": ("methods.integrated_gradients", "make_baseline"),
     "completeness_gap": ("methods.integrated_gradients", "completeness_gap"),
     "occlusion": ("methods.occlusion", "occlusion"),
+    "superpixels": ("methods.superpixels", "superpixels"),
+    "grid_segments": ("methods.superpixels", "grid_segments"),
+    "paint_superpixels": ("methods.superpixels", "paint"),
+    "coalition_scores": ("methods.coalitions", "coalition_scores"),
+    "all_coalitions": ("methods.coalitions", "all_coalitions"),
+    "lime": ("methods.lime", "lime"),
+    "kernel_shap": ("methods.kernel_shap", "kernel_shap"),
+    "exact_shapley": ("methods.kernel_shap", "exact_shapley"),
+    "shapley_from_values": ("methods.kernel_shap", "shapley_from_values"),
+    "rise": ("methods.rise", "rise"),
+    "rise_masks": ("methods.rise", "rise_masks"),
     # evaluation
     "pointing_game": ("evaluation.localisation", "pointing_game"),
     "mass_inside_mask": ("evaluation.localisation", "mass_inside_mask"),
