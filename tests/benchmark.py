@@ -3,6 +3,7 @@
     python tests/benchmark.py              # both models, batch 1 and 8, and the explorer
     python tests/benchmark.py --quick      # batch 1 only
     python tests/benchmark.py --notebooks  # also time every notebook (make benchmark)
+    python tests/benchmark.py --only LIME  # only the methods whose name contains "LIME"
 
 Each pair runs on the same model, input, targets and images per forward/backward
 pass, after one warm-up each, alternating ours and theirs so that a busy machine
@@ -19,13 +20,15 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torchvision
-from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam,
-                         NoiseTunnel, Occlusion, Saliency)
+from captum._utils.models.linear_model import SkLearnRidge
+from captum.attr import (GuidedBackprop, IntegratedGradients, KernelShap, LayerAttribution,
+                         LayerGradCam, Lime, NoiseTunnel, Occlusion, Saliency, ShapleyValues)
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -83,6 +86,37 @@ def pairs(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, targe
            lambda: Occlusion(model).attribute(
                x, target=targets, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16),
                baselines=0.5, perturbations_per_eval=32), "Captum Occlusion")
+    yield from superpixel_pairs(model, x, targets)
+
+
+def lime_coalition_kernel(original, perturbed, coalition, **kwargs) -> float:
+    """LIME's image kernel for Captum: exp(−d²/2·0.25²), d the coalition's cosine distance."""
+    distance = 1 - (coalition.double().mean()).sqrt()
+    return float(torch.exp(-distance ** 2 / (2 * 0.25 ** 2)))
+
+
+def superpixel_pairs(model: torch.nn.Module, x: torch.Tensor, targets: list[int]):
+    """LIME, KernelSHAP and exact Shapley values against Captum: the same superpixels,
+    fill, number of coalitions per image and images per forward pass (RISE has no peer)."""
+    warnings.filterwarnings("ignore", message="You are providing multiple inputs")
+    segments = course.superpixels(x, n_segments=50)
+    four = course.grid_segments(*x.shape[-2:], 2, 2).expand(len(x), -1, -1).contiguous()
+    yield ("LIME 200 samples", lambda: course.lime(
+               model, x, targets, segments, n_samples=200, batch_size=32, progress=False),
+           lambda: Lime(model, interpretable_model=SkLearnRidge(alpha=1.0),
+                        similarity_func=lime_coalition_kernel).attribute(
+               x, baselines=0.5, target=targets, feature_mask=segments[:, None], n_samples=200,
+               perturbations_per_eval=32), "Captum Lime")
+    yield ("KernelSHAP 200 samples", lambda: course.kernel_shap(
+               model, x, targets, segments, n_samples=200, batch_size=32, progress=False),
+           lambda: KernelShap(model).attribute(
+               x, baselines=0.5, target=targets, feature_mask=segments[:, None], n_samples=200,
+               perturbations_per_eval=32), "Captum KernelShap")
+    yield ("exact Shapley, 4 superpixels", lambda: course.exact_shapley(
+               model, x, targets, four, batch_size=32, progress=False),
+           lambda: ShapleyValues(model).attribute(
+               x, baselines=0.5, target=targets, feature_mask=four[:, None],
+               perturbations_per_eval=32), "Captum ShapleyValues (4! orders)")
 
 
 def explorer_latency() -> tuple[float, float]:
@@ -100,6 +134,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="batch 1 only")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="",
+                        help="run only the methods whose name contains this text")
     parser.add_argument("--notebooks", action="store_true",
                         help="also execute every notebook: time and peak kernel memory")
     args = parser.parse_args()
@@ -118,6 +154,8 @@ def main() -> None:
             x = photos.repeat(2, 1, 1, 1)[:n].contiguous()
             targets = [285, 967, 417, 657, 285, 967, 417, 657][:n]
             for method, ours, theirs, peer in pairs(model, layer, x, targets):
+                if args.only not in method:
+                    continue
                 ours_s, theirs_s = best_times(ours, theirs, args.repeats)
                 print(f"| {model_name} | {n} | {method} | {ours_s:.3f} | {peer} | "
                       f"{theirs_s:.3f} | {ours_s / theirs_s:.2f} |", flush=True)
