@@ -50,17 +50,20 @@ def test_grids_and_shifts_are_random_as_specified():
         assert ((counts - 4000 / 32).abs() < 5 * sd).all(), counts
 
 
-def test_saliency_is_the_score_weighted_average_of_masks(any_model, odd_photos, odd_fills):
+@pytest.mark.parametrize("score", ["probability", "logit"])
+def test_saliency_is_the_score_weighted_average_of_masks(any_model, odd_photos, odd_fills, score):
     n_masks, p = 12, 0.5
     got = course.rise(any_model, odd_photos, TARGETS, n_masks=n_masks, cells=5, p=p,
-                      fill=odd_fills, batch_size=7, seed=4, progress=False)
+                      fill=odd_fills, score=score, batch_size=7, seed=4, progress=False)
     masks = course.rise_masks(n_masks, 57, 70, cells=5, p=p, seed=4).float()
     expected = torch.zeros(3, 57, 70)
     with torch.no_grad():
         for i, target in enumerate(TARGETS):
             for mask in masks:
                 masked = mask * odd_photos[i] + (1 - mask) * odd_fills[i]
-                expected[i] += any_model(masked[None])[0, target] * mask
+                logits = any_model(masked[None])[0]
+                value = logits.softmax(dim=0)[target] if score == "probability" else logits[target]
+                expected[i] += value * mask
     expected /= n_masks * p
     assert got.shape == (3, 57, 70)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
@@ -77,7 +80,7 @@ def test_constant_model_gets_its_constant_everywhere():
     mean was within 1.2 % of c and no pixel off by more than 13 %; we allow 3 % and 25 %."""
     for p in (0.5, 0.2):
         saliency = course.rise(Constant(), torch.zeros(1, 3, 40, 48), 1, n_masks=2000,
-                               cells=7, p=p, progress=False)
+                               cells=7, p=p, score="logit", progress=False)
         assert abs(saliency.mean().item() - 2.0) < 0.03 * 2.0, (p, saliency.mean())
         assert (saliency - 2.0).abs().max().item() < 0.25 * 2.0, (p, saliency)
 
@@ -98,8 +101,8 @@ def test_map_finds_the_box_and_converges_with_more_masks():
     x = torch.ones(1, 3, 40, 56)
 
     def maps(n, seed):
-        return course.rise(Box(), x, 1, n_masks=n, cells=7, fill=0.0, seed=seed,
-                           progress=False)[0]
+        return course.rise(Box(), x, 1, n_masks=n, cells=7, fill=0.0, score="logit",
+                           seed=seed, progress=False)[0]
 
     def mean_correlation(n):
         pairs = [(maps(n, s), maps(n, s + 1)) for s in range(0, 10, 2)]

@@ -100,14 +100,17 @@ def rise_masks(n_masks: int, height: int, width: int, cells: int = 7, p: float =
 
 def rise(model: nn.Module, inputs: torch.Tensor, target: Target, n_masks: int = 1000,
          cells: int = 7, p: float = 0.5, fill: float | torch.Tensor = 0.5,
-         score: Score = "logit", batch_size: int = 32, seed: int = 0,
+         score: Score = "probability", batch_size: int = 32, seed: int = 0,
          progress: bool = True) -> torch.Tensor:
     """RISE map ``(N, H, W)``: Σ_i score_i · M_i / (N p) over ``n_masks`` random masks.
 
     ``cells`` × ``cells`` grid (the paper's s = 7 for 224-pixel images), each cell kept with
     probability ``p``; masks drawn from ``seed`` alone (the same for every image; chunking
     by ``batch_size`` masked images per forward pass cannot change them). ``fill``: a gray
-    level, an image or a batch; ``score``: ``"logit"`` or ``"probability"`` (the paper's).
+    level, an image or a batch. ``score``: ``"probability"`` (the softmax, as in the paper)
+    or ``"logit"``. The map carries the mean score times each pixel's random coverage
+    Σ_i M_i(u) / (N p), pure noise: a score with a large mean and a small spread, like a
+    confident logit, needs many more masks (notebook 08 measures it).
     """
     model, x, classes = prepare(model, inputs, target)
     n_masks = check_count(n_masks, "n_masks")

@@ -26,8 +26,10 @@ notebook · exercise                    checker
                                        :func:`smoothgrad_guided`, :func:`samples_needed`
 05 · 1, 2, 3, 4                        :func:`saturated_unit_ig`, :func:`integrated_gradients`,
                                        :func:`dark_pixel_share`, :func:`substituted_midpoint_rule`
-07 · 1, 3, 4                           :func:`occlusion_passes`, :func:`occlusion`,
-                                       :func:`shapley_values`
+07 · 1, 2, 3, 4                        :func:`occlusion_passes`, :func:`occlusion_interaction`,
+                                       :func:`linear_occlusion_drop`, :func:`shapley_values`
+08 · 1, 2, 3, 4                        :func:`shapley_by_orders`, :func:`paired_coalitions`,
+                                       :func:`lime_width_toward_occlusion`, :func:`one_pixel_rise`
 =====================================  ===========================================================
 """
 
@@ -39,7 +41,11 @@ from course_lib.teaching.checkers.integrated_gradients import (dark_pixel_share,
                                                                saturated_unit_ig,
                                                                substituted_midpoint_rule)
 from course_lib.teaching.checkers.introduction import attribution_size
-from course_lib.teaching.checkers.occlusion import occlusion, occlusion_passes, shapley_values
+from course_lib.teaching.checkers.occlusion import (linear_occlusion_drop, occlusion_interaction,
+                                                    occlusion_passes, shapley_values)
+from course_lib.teaching.checkers.perturbation import (lime_width_toward_occlusion,
+                                                       one_pixel_rise, paired_coalitions,
+                                                       shapley_by_orders)
 from course_lib.teaching.checkers.relu_rules import (deconvnet, guided_backprop, relu_rule_names,
                                                      swap_restores_model)
 from course_lib.teaching.checkers.smoothgrad import (noisy_copies, samples_needed, smoothgrad,
@@ -51,8 +57,11 @@ from course_lib.teaching.checkers.vanilla_gradient import (gradient_x_input,
 __all__ = [  # the checkers; Mismatch and compare are helpers
     "attribution_size", "cam", "capture_removes_hook", "counterfactual_cam", "dark_pixel_share",
     "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "noisy_copies",
-    "occlusion", "occlusion_passes", "probability_grad_cam", "probability_gradient",
+    "occlusion_passes", "probability_grad_cam", "probability_gradient",
     "relu_rule_names", "runner_up_gradient", "samples_needed", "saturated_unit_ig",
     "shapley_values", "smoothgrad", "smoothgrad_guided", "substituted_midpoint_rule",
     "swap_restores_model", "vanilla_gradient",
+    # 07 · occlusion, 08 · LIME, SHAP and RISE
+    "occlusion_interaction", "linear_occlusion_drop", "shapley_by_orders", "paired_coalitions",
+    "lime_width_toward_occlusion", "one_pixel_rise",
 ]
