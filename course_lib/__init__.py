@@ -10,7 +10,9 @@ point down this list: a module imports from the groups below it, never above.
                     insertion, fragility
 ``methods``         gradients, ReLU rules, CAMs, SmoothGrad, Integrated
                     Gradients, Expected Gradients, occlusion, LRP (rules, composites,
-                    canonizers), DeepLIFT; ``forward`` (scores without gradients)
+                    canonizers), DeepLIFT; superpixels, coalitions, LIME, KernelSHAP
+                    and exact Shapley values, RISE; ``forward`` (scores without
+                    gradients)
 ``models``          EfficientNet-Lite0 (offline), the small CNN, loaders, training
 ``data``            sample photos, a learner's own file, synthetic shapes
 root modules        ``checks`` (clear errors), ``model_state`` (leave the model
@@ -53,6 +55,17 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "lrp_rules": ("methods.lrp_rules", None),
     "fold_batchnorm": ("methods.canonizers", "fold_batchnorm"),
     "deeplift": ("methods.deeplift", "deeplift"),
+    "superpixels": ("methods.superpixels", "superpixels"),
+    "grid_segments": ("methods.superpixels", "grid_segments"),
+    "paint_superpixels": ("methods.superpixels", "paint"),
+    "coalition_scores": ("methods.coalitions", "coalition_scores"),
+    "all_coalitions": ("methods.coalitions", "all_coalitions"),
+    "lime": ("methods.lime", "lime"),
+    "kernel_shap": ("methods.kernel_shap", "kernel_shap"),
+    "exact_shapley": ("methods.kernel_shap", "exact_shapley"),
+    "shapley_from_values": ("methods.kernel_shap", "shapley_from_values"),
+    "rise": ("methods.rise", "rise"),
+    "rise_masks": ("methods.rise", "rise_masks"),
     # evaluation
     "pointing_game": ("evaluation.localisation", "pointing_game"),
     "mass_inside_mask": ("evaluation.localisation", "mass_inside_mask"),

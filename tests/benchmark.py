@@ -4,7 +4,7 @@
     python tests/benchmark.py --quick      # batch 1 only
     python tests/benchmark.py --notebooks  # also time every notebook (make benchmark)
     python tests/benchmark.py --explorer   # only the explorer's slider latency
-    python tests/benchmark.py --only LRP DeepLIFT   # only the pairs whose name contains these
+    python tests/benchmark.py --only LRP DeepLIFT LIME   # only the pairs whose name contains these
 
 Each pair runs on the same model, input, targets and images per forward/backward
 pass, after one warm-up each, alternating ours and theirs so that a busy machine
@@ -29,8 +29,10 @@ from pathlib import Path
 
 import torch
 import torchvision
+from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import (LRP, DeepLift, GradientShap, GuidedBackprop, IntegratedGradients,
-                         LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+                         KernelShap, LayerAttribution, LayerGradCam, Lime, NoiseTunnel,
+                         Occlusion, Saliency, ShapleyValues)
 from captum.attr._utils.lrp_rules import EpsilonRule, IdentityRule
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -99,6 +101,37 @@ def pairs(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, targe
            lambda: Occlusion(model).attribute(
                x, target=targets, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16),
                baselines=0.5, perturbations_per_eval=32), "Captum Occlusion")
+    yield from superpixel_pairs(model, x, targets)
+
+
+def lime_coalition_kernel(original, perturbed, coalition, **kwargs) -> float:
+    """LIME's image kernel for Captum: exp(−d²/2·0.25²), d the coalition's cosine distance."""
+    distance = 1 - (coalition.double().mean()).sqrt()
+    return float(torch.exp(-distance ** 2 / (2 * 0.25 ** 2)))
+
+
+def superpixel_pairs(model: torch.nn.Module, x: torch.Tensor, targets: list[int]):
+    """LIME, KernelSHAP and exact Shapley values against Captum: the same superpixels,
+    fill, number of coalitions per image and images per forward pass (RISE has no peer)."""
+    warnings.filterwarnings("ignore", message="You are providing multiple inputs")
+    segments = course.superpixels(x, n_segments=50)
+    four = course.grid_segments(*x.shape[-2:], 2, 2).expand(len(x), -1, -1).contiguous()
+    yield ("LIME 200 samples", lambda: course.lime(
+               model, x, targets, segments, n_samples=200, batch_size=32, progress=False),
+           lambda: Lime(model, interpretable_model=SkLearnRidge(alpha=1.0),
+                        similarity_func=lime_coalition_kernel).attribute(
+               x, baselines=0.5, target=targets, feature_mask=segments[:, None], n_samples=200,
+               perturbations_per_eval=32), "Captum Lime")
+    yield ("KernelSHAP 200 samples", lambda: course.kernel_shap(
+               model, x, targets, segments, n_samples=200, batch_size=32, progress=False),
+           lambda: KernelShap(model).attribute(
+               x, baselines=0.5, target=targets, feature_mask=segments[:, None], n_samples=200,
+               perturbations_per_eval=32), "Captum KernelShap")
+    yield ("exact Shapley, 4 superpixels", lambda: course.exact_shapley(
+               model, x, targets, four, batch_size=32, progress=False),
+           lambda: ShapleyValues(model).attribute(
+               x, baselines=0.5, target=targets, feature_mask=four[:, None],
+               perturbations_per_eval=32), "Captum ShapleyValues (4! orders)")
 
 
 def captum_gradient_shap_in_chunks(model: torch.nn.Module, x: torch.Tensor, pool: torch.Tensor,

@@ -79,5 +79,33 @@ ALL_METHODS = {
     "gradient_shap": lambda m, x, t, **kw: cheap_gradient_shap(m, x, t, **kw),
     "lrp": lambda m, x, t, **kw: course.lrp(m, x, t, progress=False, **kw),
     "deeplift": lambda m, x, t, **kw: course.deeplift(m, x, t, progress=False, **kw),
+    # superpixel methods: SLIC with about 4 superpixels, a handful of forward passes
+    "lime": lambda m, x, t, **kw: course.lime(m, x, t, n_segments=4, n_samples=6,
+                                              progress=False, **kw),
+    "kernel_shap": lambda m, x, t, **kw: course.kernel_shap(m, x, t, n_segments=4, n_samples=6,
+                                                            progress=False, **kw),
+    "exact_shapley": lambda m, x, t, **kw: course.exact_shapley(m, x, t, n_segments=4,
+                                                                progress=False, **kw),
+    "rise": lambda m, x, t, **kw: course.rise(m, x, t, n_masks=5, cells=3, progress=False,
+                                              **kw),
 }
 RULE_METHODS = ("deconvnet", "guided_backprop", "guided_grad_cam")
+
+
+@pytest.fixture(scope="session")
+def odd_photos(photos) -> torch.Tensor:
+    """The three photos at an odd, non-square size (57 × 70), each in its own pixel range:
+    [0, 1], [−1, 1] and [0.25, 0.85] (cheap inputs for the perturbation methods)."""
+    small = torch.nn.functional.interpolate(photos, size=(57, 70), mode="bilinear",
+                                            align_corners=False)
+    scale = torch.tensor([1.0, 2.0, 0.6])[:, None, None, None]
+    offset = torch.tensor([0.0, -1.0, 0.25])[:, None, None, None]
+    return small * scale + offset
+
+
+@pytest.fixture(scope="session")
+def odd_fills(odd_photos) -> torch.Tensor:
+    """A different "off" image per photo: gray 0.5, black, and a random image in [0.25, 0.85]."""
+    generator = torch.Generator().manual_seed(11)
+    noise = 0.25 + 0.6 * torch.rand(odd_photos.shape[1:], generator=generator)
+    return torch.stack([torch.full_like(noise, 0.5), torch.zeros_like(noise), noise])

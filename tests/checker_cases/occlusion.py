@@ -17,23 +17,27 @@ def _window_starts(size, patch, stride, crop=True):
 
 
 
-def _occlusion_map(model, image, target, patch, stride, fill, crop=True):
-    height, width = image.shape[-2:]
-    fill_image = torch.as_tensor(fill, dtype=image.dtype).expand_as(image)
-    windows = [(t, l) for t in _window_starts(height, patch, stride, crop)
-               for l in _window_starts(width, patch, stride, crop)]
-    total, count = torch.zeros(height, width), torch.zeros(height, width)
-    with torch.no_grad():
-        reference = model(image[None])[0, target]
-        for top, left in windows:
-            copy = image.clone()
-            copy[:, top:top + patch, left:left + patch] = fill_image[:, top:top + patch,
-                                                                     left:left + patch]
-            drop = reference - model(copy[None])[0, target]
-            total[top:top + patch, left:left + patch] += drop
-            count[top:top + patch, left:left + patch] += 1
-    return total / count
+def _interaction(model, image, target, windows, patch, fill, flip=False):
+    def score(picture):
+        with torch.no_grad():
+            return float(model(picture[None])[0, target])
 
+    def cover(which):
+        copy = image.clone()
+        for top, left in which:
+            copy[:, top:top + patch, left:left + patch] = fill
+        return copy
+
+    full = score(image)
+    joint = full - score(cover(windows))
+    singles = sum(full - score(cover([w])) for w in windows)
+    return singles - joint if flip else joint - singles
+
+
+def _linear_drop(weight, image, fill, top, left, patch, use_fill=True):
+    window = (slice(None), slice(top, top + patch), slice(left, left + patch))
+    change = image[window] - fill[window] if use_fill else image[window]
+    return float((weight[window] * change).sum())
 
 
 def _shapley(v, players):
@@ -55,9 +59,12 @@ CASES = {
                          lambda: check.occlusion_passes(
                              lambda n, p, s: len(_window_starts(n, p, s, crop=False)) ** 2 + 1),
                          "cropped, not dropped"),
-    "occlusion": (lambda: check.occlusion(_occlusion_map),
-                  lambda: check.occlusion(
-                      lambda *a: _occlusion_map(*a, crop=False)), "cropped, not dropped"),
+    "occlusion_interaction": (lambda: check.occlusion_interaction(_interaction),
+                              lambda: check.occlusion_interaction(
+                                  lambda *a: _interaction(*a, flip=True)), "sign is flipped"),
+    "linear_occlusion_drop": (lambda: check.linear_occlusion_drop(_linear_drop),
+                              lambda: check.linear_occlusion_drop(
+                                  lambda *a: _linear_drop(*a, use_fill=False)), "x − f"),
     "shapley_values": (lambda: check.shapley_values(_shapley),
                        lambda: check.shapley_values(_leave_one_out), "sum to"),
 }

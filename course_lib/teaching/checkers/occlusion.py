@@ -1,4 +1,4 @@
-"""Checkers for the exercises of notebook 09 · occlusion."""
+"""Checkers for the exercises of notebook 07 · occlusion."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from itertools import permutations
 
 import torch
 
-from course_lib.methods.occlusion import occlusion as _occlusion
 from course_lib.methods.occlusion import patch_positions
 from course_lib.teaching.checkers.common import (
     Mismatch,
     TinyNet,
     call,
-    compare,
     tiny_images,
     tiny_linear,
     verdict,
@@ -42,32 +40,92 @@ def occlusion_passes(fn: Callable) -> bool:
     return verdict("occlusion passes", run)
 
 
-def occlusion(fn: Callable) -> bool:
-    """07 · Exercise 3: ``fn(model, image, target, patch, stride, fill)`` → map ``(H, W)``.
+def occlusion_interaction(fn: Callable) -> bool:
+    """07 · Exercise 2: ``fn(model, image, target, windows, patch, fill)`` → the drop when all
+    ``windows`` are filled at once minus the sum of their single drops (a float).
 
-    ``image`` is one image ``(3, H, W)``, ``target`` an int, ``fill`` a gray level or a fill
-    image ``(3, H, W)``; compared with ``course.occlusion`` on a tiny CNN and a linear model.
+    ``image`` is one image ``(3, H, W)``, ``windows`` a list of (top, left) corners, ``fill``
+    a gray level. Zero for a linear model and windows that do not overlap.
+    """
+    def score(model: torch.nn.Module, image: torch.Tensor, target: int) -> float:
+        with torch.no_grad():
+            return float(model(image[None])[0, target])
+
+    def covered(image: torch.Tensor, windows, patch: int, fill: float) -> torch.Tensor:
+        copy = image.clone()
+        for top, left in windows:
+            copy[:, top:top + patch, left:left + patch] = fill
+        return copy
+
+    def run() -> str:
+        cases = [("a tiny CNN, three windows", TinyNet(), tiny_images(1, 32)[0], 1,
+                  [(0, 0), (8, 16), (16, 8)], 8, 0.5),
+                 ("a tiny CNN, two overlapping windows, black fill", TinyNet(seed=1),
+                  tiny_images(1, 32, seed=3)[0], 4, [(4, 4), (8, 8)], 12, 0.0),
+                 ("a linear model, windows that do not overlap", tiny_linear((3, 8, 8)),
+                  tiny_images(1, 8, seed=1)[0], 2, [(0, 0), (4, 4)], 4, 0.5)]
+        for description, model, image, target, windows, patch, fill in cases:
+            full = score(model, image, target)
+            joint = full - score(model, covered(image, windows, patch, fill), target)
+            singles = sum(full - score(model, covered(image, [w], patch, fill), target)
+                          for w in windows)
+            expected = joint - singles
+            got = call(fn, model, image.clone(), target, list(windows), patch, fill)
+            try:
+                got = float(got)
+            except (TypeError, ValueError):
+                raise Mismatch(f"expected a number, got {type(got).__name__}") from None
+            if math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-5):
+                continue
+            hint = ""
+            if math.isclose(got, -expected, rel_tol=1e-4, abs_tol=1e-5):
+                hint = " — the sign is flipped: joint drop minus the sum of the single drops"
+            elif math.isclose(got, joint, rel_tol=1e-4, abs_tol=1e-5):
+                hint = " — that is the joint drop alone; subtract the sum of the single drops"
+            raise Mismatch(f"on {description}: expected {expected:.5g}, got {got:.5g}{hint}")
+        return "joint drop − Σ single drops (zero for a linear model on separate windows)"
+    return verdict("occlusion interaction", run)
+
+
+def linear_occlusion_drop(fn: Callable) -> bool:
+    """07 · Exercise 3: ``fn(weight, image, fill, top, left, patch)`` → the occlusion drop of
+    one patch for the linear score ``z = Σ w·x + b``: ``Σ_{i ∈ P} w_i (x_i − f_i)``.
+
+    ``weight``, ``image`` and ``fill`` are ``(3, H, W)``; the patch may stick out over the
+    border (it is cropped). Checked against the drop of a real linear layer.
     """
     def run() -> str:
-        fill_image = tiny_images(1, 32, seed=5)[0]
-        cases = [("a tiny CNN, gray fill, patch 8, stride 4", TinyNet(),
-                  tiny_images(1, 32)[0], 1, 8, 4, 0.5),
-                 ("a tiny CNN, a fill image, patch 12, stride 8 (cropped windows)", TinyNet(),
-                  tiny_images(1, 32, seed=2)[0], 3, 12, 8, fill_image),
-                 ("a linear model, black fill, patch 2, stride 1", tiny_linear((3, 4, 4)),
-                  tiny_images(1, 4, seed=1)[0], 2, 2, 1, 0.0)]
-        for description, model, image, target, patch, stride, fill in cases:
-            expected = _occlusion(model, image[None], target, patch=patch, stride=stride,
-                                  fill=fill, progress=False)[0]
-            got = call(fn, model, image.clone(), target, patch, stride, fill)
-            if isinstance(got, torch.Tensor) and got.isnan().any():
-                raise Mismatch(f"on {description}, your map has NaN at "
-                               f"{int(got.isnan().sum())} pixels that no window covers: a "
-                               "window that sticks out of the border is cropped, not dropped "
-                               "(ceil((H − p)/s) + 1 positions per side)")
-            compare(got, expected, f"on {description}, your map")
-        return "matches course.occlusion, including windows cropped at the border"
-    return verdict("occlusion", run)
+        generator = torch.Generator().manual_seed(7)
+        for top, left, patch, size in ((0, 0, 4, 8), (2, 3, 3, 8), (5, 6, 4, 8), (0, 0, 6, 6)):
+            weight = torch.randn(3, size, size, generator=generator)
+            image = torch.rand(3, size, size, generator=generator)
+            fill = torch.rand(3, size, size, generator=generator)
+            with torch.random.fork_rng(devices=[]):  # leave the learner's RNG alone
+                layer = torch.nn.Linear(3 * size * size, 1)
+            with torch.no_grad():
+                layer.weight.copy_(weight.flatten()[None])
+                filled = image.clone()
+                filled[:, top:top + patch, left:left + patch] = \
+                    fill[:, top:top + patch, left:left + patch]
+                expected = float(layer(image.flatten()) - layer(filled.flatten()))
+            got = call(fn, weight.clone(), image.clone(), fill.clone(), top, left, patch)
+            try:
+                got = float(got)
+            except (TypeError, ValueError):
+                raise Mismatch(f"expected a number, got {type(got).__name__}") from None
+            if math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-5):
+                continue
+            without_fill = float((weight * image)[:, top:top + patch, left:left + patch].sum())
+            hint = ""
+            if math.isclose(got, without_fill, rel_tol=1e-4, abs_tol=1e-5):
+                hint = (" — that is Σ w·x over the patch: the patch is replaced by the fill, "
+                        "so each pixel changes by x − f")
+            elif math.isclose(got, -expected, rel_tol=1e-4, abs_tol=1e-5):
+                hint = " — the sign is flipped: a drop is z(x) − z(x with the patch filled)"
+            raise Mismatch(f"patch {patch} at (top, left) = ({top}, {left}) on a {size} × "
+                           f"{size} image: expected {expected:.5g}, got {got:.5g}{hint}")
+        return "Σ over the patch of w·(x − f), the occlusion drop of a linear model"
+    return verdict("linear occlusion drop", run)
 
 
 def shapley_values(fn: Callable) -> bool:
