@@ -28,10 +28,23 @@ notebook · exercise                    checker
                                        :func:`dark_pixel_share`, :func:`substituted_midpoint_rule`
 07 · 1, 3, 4                           :func:`occlusion_passes`, :func:`occlusion`,
                                        :func:`shapley_values`
+09 · 1, 2, 3, 4                        :func:`roc_auc_ranks`, :func:`bootstrap_interval`,
+                                       :func:`sanity_pass`, :func:`fails_only_on_lite0`
+10 · 1, 2, 3, 4                        :func:`impute_by_averaging`, :func:`kendall_tau_b`,
+                                       :func:`split_half`, :func:`most_disagreeing`
+11 · 1, 2, 3, 4                        :func:`noise_intersection`, :func:`surrogate_probabilities`,
+                                       :func:`grad_cam_objective`, :func:`centre_of_mass`
 =====================================  ===========================================================
 """
 
 from course_lib.teaching.checkers.common import Mismatch, compare  # noqa: F401 (helpers)
+from course_lib.teaching.checkers.evaluation import (bootstrap_interval, fails_only_on_lite0,
+                                                     impute_by_averaging, kendall_tau_b,
+                                                     most_disagreeing, roc_auc_ranks,
+                                                     sanity_pass, split_half)
+from course_lib.teaching.checkers.fragility import (centre_of_mass, grad_cam_objective,
+                                                    noise_intersection,
+                                                    surrogate_probabilities)
 from course_lib.teaching.checkers.grad_cam import (cam, capture_removes_hook, counterfactual_cam,
                                                    probability_grad_cam)
 from course_lib.teaching.checkers.integrated_gradients import (dark_pixel_share,
@@ -49,6 +62,10 @@ from course_lib.teaching.checkers.vanilla_gradient import (gradient_x_input,
                                                            runner_up_gradient, vanilla_gradient)
 
 __all__ = [  # the checkers; Mismatch and compare are helpers
+    # 09–11 · evaluation and fragility
+    "bootstrap_interval", "centre_of_mass", "fails_only_on_lite0", "grad_cam_objective",
+    "impute_by_averaging", "kendall_tau_b", "most_disagreeing", "noise_intersection",
+    "roc_auc_ranks", "sanity_pass", "split_half", "surrogate_probabilities",
     "attribution_size", "cam", "capture_removes_hook", "counterfactual_cam", "dark_pixel_share",
     "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "noisy_copies",
     "occlusion", "occlusion_passes", "probability_grad_cam", "probability_gradient",
