@@ -4,14 +4,16 @@
 # More: make run-course (execute the whole course headless), make notebooks
 # (re-execute in place to refresh stored outputs, then the student edition), make student,
 # make site (static HTML in _site/), make measure (time + memory per notebook),
-# make benchmark (course_lib against Captum and pytorch-grad-cam).
+# make benchmark (course_lib against Captum and pytorch-grad-cam), make evaluate (every
+# attribution method through every test: the results notebooks 09–11 load).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course run-course test notebooks student site measure benchmark train-cnn clean
+.PHONY: setup course run-course test notebooks student site measure benchmark train-cnn \
+	train-cnn-shuffled evaluate clean
 
 setup: $(STAMP)
 
@@ -53,6 +55,16 @@ benchmark: setup
 # writes course_lib/models/weights/small_cnn.pt and prints its test accuracy and SHA-256.
 train-cnn: setup
 	$(BIN)/python -m course_lib.models.train_cnn --train
+
+# The small CNN trained on shuffled labels, for the data-randomization test of notebook 09
+# (about 1–2 min on two idle cores); writes course_lib/models/weights/small_cnn_shuffled.pt.
+train-cnn-shuffled: setup
+	$(BIN)/python -m course_lib.models.train_cnn --train --shuffled
+
+# Every method through every test (notebooks 09–11): writes notebooks/results/benchmark_*.npz
+# and benchmark_summary.csv (about 20–30 min on two idle cores; --estimate prints the estimate).
+evaluate: setup
+	$(BIN)/python -m course_lib.evaluation.benchmark
 
 clean:
 	rm -rf $(VENV) _site

@@ -124,3 +124,45 @@ def tau_of_means(results, a: Metric, b: Metric) -> float:
     ta, tb = table(results, a, oriented=True), table(results, b, oriented=True)
     n = min(len(ta), len(tb))
     return kendall_tau(ta[:n][:, keep].mean(axis=0), tb[:n][:, keep].mean(axis=0))
+
+
+def dot_plot(ax, summary: dict[str, tuple[float, float, float]], order: list[str] | None = None,
+             reference: float | None = None, xlabel: str = "", title: str = "",
+             colours: dict[str, str] | None = None) -> None:
+    """Means with their 95 % intervals, one row per method (``summary``: name → (mean, low,
+    high)); a dashed line at ``reference`` (chance, a null). Best first when ``order``."""
+    names = order if order is not None else list(summary)
+    names = [n for n in names if n in summary]
+    y = np.arange(len(names))
+    means = np.array([summary[n][0] for n in names])
+    lows = np.array([summary[n][1] for n in names])
+    highs = np.array([summary[n][2] for n in names])
+    colour = [(colours or {}).get(n, "tab:blue") for n in names]
+    ax.errorbar(means, y, xerr=[means - lows, highs - means], fmt="none", ecolor=colour,
+                elinewidth=1.5, capsize=2)
+    ax.scatter(means, y, c=colour, s=18, zorder=3)
+    if reference is not None:
+        ax.axvline(reference, color="k", linestyle="--", linewidth=0.8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def family_colours(methods: list[str]) -> dict[str, str]:
+    """One colour per family of the registry (controls in grey), for every figure alike."""
+    from course_lib.evaluation import registry
+
+    palette = {"gradient": "tab:blue", "ReLU rule": "tab:purple", "CAM": "tab:red",
+               "noise": "tab:green", "path": "tab:orange", "perturbation": "tab:brown",
+               "control": "tab:gray"}
+    colours = {}
+    for name in methods:
+        try:
+            family = registry.get(name).family
+        except KeyError:
+            family = "other"
+        colours[name] = palette.get(family, "tab:cyan")
+    return colours
