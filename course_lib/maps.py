@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from scipy.stats import spearmanr
 
 Aggregation = Literal["max_abs", "sum", "abs_sum"]
 
@@ -33,5 +32,7 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman rank correlation of two maps of equal shape (1 = same ordering of pixels)."""
     if a.shape != b.shape:
         raise ValueError(f"maps differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    from scipy.stats import spearmanr  # here, not at the top: SciPy's statistics cost ~60 MB
+
     rho = spearmanr(a.detach().flatten().cpu().numpy(), b.detach().flatten().cpu().numpy())
     return float(rho.statistic)

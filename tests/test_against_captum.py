@@ -44,15 +44,16 @@ def relu6_as_relu_then_cap(model: nn.Module) -> nn.Module:
     return model
 
 
-def captum_attribution(method: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def captum_attribution(method: str, model: nn.Module, x: torch.Tensor,
+                       targets: list[int] = TARGETS) -> torch.Tensor:
     if method == "vanilla_gradient":
-        return Saliency(model).attribute(x, target=TARGETS, abs=False)
+        return Saliency(model).attribute(x, target=targets, abs=False)
     if method == "gradient_x_input":
-        return InputXGradient(model).attribute(x, target=TARGETS)
+        return InputXGradient(model).attribute(x, target=targets)
     decomposed = relu6_as_relu_then_cap(model)
     if method == "deconvnet":
-        return Deconvolution(decomposed).attribute(x, target=TARGETS)
-    return GuidedBackprop(decomposed).attribute(x, target=TARGETS)
+        return Deconvolution(decomposed).attribute(x, target=targets)
+    return GuidedBackprop(decomposed).attribute(x, target=targets)
 
 
 @pytest.mark.parametrize("method", ["vanilla_gradient", "gradient_x_input", "deconvnet",
@@ -71,11 +72,25 @@ def test_decomposition_is_the_same_function(lite0, photos):
         torch.testing.assert_close(lite0(photos), relu6_as_relu_then_cap(lite0)(photos))
 
 
+@pytest.mark.parametrize("method", ["vanilla_gradient", "gradient_x_input", "deconvnet",
+                                    "guided_backprop"])
+def test_matches_captum_on_odd_sizes_and_pixel_ranges(method, any_model):
+    """45 × 61 images, each with its own pixel range (negative, 0–255, narrow) and target."""
+    from test_gradients import images_with_ranges
+
+    x = images_with_ranges(3, 45, 61).float()
+    ours = getattr(course, method)(any_model, x, TARGETS)
+    theirs = captum_attribution(method, any_model, x.clone())
+    scale = float(theirs.detach().abs().max())
+    assert scale > 0
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5 * scale)
+
+
 def test_targets_are_per_image(lite0, photos):
-    """Image i's map depends on target i only: the batch equals three single-image calls."""
+    """Image i's map depends on target i only: the batch equals Captum on each image alone."""
     batch = course.vanilla_gradient(lite0, photos, TARGETS)
     for i, target in enumerate(TARGETS):
-        single = course.vanilla_gradient(lite0, photos[i:i + 1], target)
+        single = Saliency(lite0).attribute(photos[i:i + 1].clone(), target=target, abs=False)
         scale = float(single.abs().max())
         torch.testing.assert_close(batch[i:i + 1], single, rtol=1e-4, atol=1e-5 * scale)
     other = course.vanilla_gradient(lite0, photos, [TARGETS[0]] * 3)

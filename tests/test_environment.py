@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import yaml
@@ -44,6 +45,19 @@ def environment_requirements() -> dict[str, str]:
 
 def test_environment_yml_matches_pyproject():
     assert environment_requirements() == pyproject_requirements()
+
+
+# The tests read these libraries' internals (pyproject.toml says which and how to bump them).
+PINNED_REFERENCES = ("captum", "grad-cam")
+
+
+def test_reference_libraries_are_pinned_and_installed_at_the_pin():
+    requirements = pyproject_requirements()
+    for name in PINNED_REFERENCES:
+        spec = requirements[name]
+        assert re.fullmatch(r"==\d+(\.\d+)+", spec), f"{name} must be pinned exactly, got {spec!r}"
+        assert version(name) == spec[2:], (
+            f"{name} {version(name)} is installed but the tests are pinned to {spec[2:]}")
 
 
 def test_environment_uses_cpu_pytorch():

@@ -41,9 +41,13 @@ def assert_unchanged(before: dict, model: nn.Module) -> None:
 
 
 def unusual_state(model: nn.Module) -> nn.Module:
-    """A deep copy in a state a method might 'normalise': train mode, mixed requires_grad,
-    a user's own forward hook, and a .grad left over from training."""
+    """A deep copy in a state a method might 'normalise': train mode with frozen (eval-mode)
+    BatchNorm layers, as when fine-tuning; mixed requires_grad; a user's own forward hook;
+    and a .grad left over from training."""
     model = copy.deepcopy(model).train()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eval()
     params = list(model.parameters())
     params[0].requires_grad_(False)
     params[-1].grad = torch.ones_like(params[-1])

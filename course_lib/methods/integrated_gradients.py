@@ -25,10 +25,10 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import nn
-from torchvision.transforms.functional import gaussian_blur
 from tqdm.auto import tqdm
 
 from course_lib.checks import Target, check_batch_size, check_inputs, prepare
+from course_lib.data.images import gaussian_blur
 from course_lib.methods.gradients import class_score_gradient
 from course_lib.model_state import attribution_mode
 
@@ -73,8 +73,7 @@ def make_baseline(inputs: torch.Tensor, kind: BaselineKind = "black", blur_sigma
     if kind == "black":
         return torch.zeros_like(inputs)
     if kind == "blurred":
-        size = 2 * int(3 * blur_sigma) + 1
-        return gaussian_blur(inputs, kernel_size=[size, size], sigma=[blur_sigma, blur_sigma])
+        return gaussian_blur(inputs, blur_sigma)
     if kind == "noise":
         generator = torch.Generator(inputs.device).manual_seed(seed)
         return torch.rand(inputs.shape, generator=generator, device=inputs.device,

@@ -20,11 +20,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from course_lib.models.efficientnet_lite import EfficientNetLite0, Normalize, rename_lukemelas_keys
 
+CLASS_NAMES_PATH = Path(__file__).resolve().parent / "imagenet_classes.txt"
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -91,6 +91,8 @@ def load_torchvision_model(name: str, device: str | torch.device = "cpu") -> nn.
     """
     if name not in TORCHVISION_MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(TORCHVISION_MODELS)}")
+    import torchvision  # only here: importing it costs ~0.2 GB that the offline course never needs
+
     builder_name, enum_name = TORCHVISION_MODELS[name]
     weights = getattr(torchvision.models, enum_name).IMAGENET1K_V1
     try:
@@ -111,8 +113,17 @@ def load_torchvision_model(name: str, device: str | torch.device = "cpu") -> nn.
 
 @lru_cache(maxsize=1)
 def imagenet_classes() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k class names, from torchvision's bundled metadata (offline)."""
-    return tuple(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+    """The 1000 ImageNet-1k class names, in the order of the logits (offline).
+
+    Read from ``imagenet_classes.txt`` next to this module: a copy of torchvision's
+    ``ResNet50_Weights.IMAGENET1K_V1.meta["categories"]`` (a test checks they agree), so
+    that naming a class does not import torchvision.
+    """
+    names = CLASS_NAMES_PATH.read_text(encoding="utf-8").splitlines()
+    if len(names) != 1000:
+        raise WeightsUnavailableError(f"{CLASS_NAMES_PATH} should list 1000 class names, found "
+                                      f"{len(names)}; reinstall the course")
+    return tuple(names)
 
 
 def class_index(name: str) -> int:

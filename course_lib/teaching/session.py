@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import random
+from importlib.metadata import version
 
 import numpy as np
 import torch
-import torchvision
 
 from course_lib.teaching.plotting import set_style
 
@@ -28,6 +28,6 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None,
     chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if verbose:
         print(f"Python {platform.python_version()} | torch {torch.__version__} | "
-              f"torchvision {torchvision.__version__}")
+              f"torchvision {version('torchvision')}")
         print(f"device: {chosen} | seed: {seed}")
     return chosen
