@@ -32,8 +32,8 @@ def test_gradient_of_a_linear_model_has_zero_infidelity():
     model = linear_model()
     x = torch.rand(2, 3, 6, 5) * torch.tensor([1.0, 3.0])[:, None, None, None]  # two ranges
     target = torch.tensor([1, 3])
-    perturbations, changes = score_changes(model, x, target, n_samples=6, sigma=0.2,
-                                           progress=False)
+    perturbations, changes = score_changes(model, x, target, n_samples=6, kind="gaussian",
+                                           size=0.2, progress=False)
     weights = model[1].weight.detach().view(4, 3, 6, 5)[target]
     assert infidelity(weights, perturbations, changes).max() < 1e-10
     # any other map is worse, and a scaled gradient is just as good once β is fitted
@@ -47,8 +47,8 @@ def test_infidelity_matches_captum():
     x = torch.rand(3, 3, 6, 5, generator=torch.Generator().manual_seed(0))
     target = torch.tensor([0, 2, 1])
     samples = 5
-    perturbations, changes = score_changes(model, x, target, n_samples=samples, sigma=0.1,
-                                           progress=False)
+    perturbations, changes = score_changes(model, x, target, n_samples=samples,
+                                           kind="gaussian", size=0.1, progress=False)
     attribution = torch.randn(3, 3, 6, 5, generator=torch.Generator().manual_seed(1))
 
     def perturb(inputs):      # Captum repeats each image `samples` times, image-major
@@ -62,10 +62,31 @@ def test_infidelity_matches_captum():
         torch.testing.assert_close(got, expected.double(), rtol=1e-4, atol=1e-6)
 
 
+def test_gradient_x_input_of_a_linear_model_predicts_square_removal():
+    # blacking out a square S drops z = w·x by exactly Σ_S w·x: gradient × input predicts
+    # every drop (the perturbation is the square's indicator), the gradient alone does not
+    model = linear_model(1)
+    x = torch.rand(2, 3, 6, 5) + torch.tensor([0.0, 2.0])[:, None, None, None]
+    target = torch.tensor([0, 2])
+    perturbations, changes = score_changes(model, x, target, n_samples=8, kind="square",
+                                           size=3, progress=False)
+    weights = model[1].weight.detach().view(4, 3, 6, 5)[target]
+    assert infidelity(weights * x, perturbations, changes).max() < 1e-10
+    assert (infidelity(weights, perturbations, changes) > 1e-6).all()
+    # each perturbation is the indicator of one 3 × 3 square, on all channels
+    assert set(perturbations.unique().tolist()) == {0.0, 1.0}
+    assert (perturbations.flatten(2).sum(dim=2) == 27).all()
+    top, left = perturbations[0, 0, 0].nonzero()[0].tolist()
+    blacked = x[:1].clone()
+    blacked[:, :, top:top + 3, left:left + 3] = 0
+    expected = model(x[:1])[0, 0] - model(blacked)[0, 0]
+    assert changes[0, 0].item() == pytest.approx(expected.item(), abs=1e-5)
+
+
 def test_two_dimensional_maps_are_spread_over_the_channels():
     model = linear_model()
     x = torch.rand(1, 3, 6, 5)
-    perturbations, changes = score_changes(model, x, 0, n_samples=4, progress=False)
+    perturbations, changes = score_changes(model, x, 0, n_samples=4, size=3, progress=False)
     flat = torch.rand(1, 6, 5)
     assert torch.allclose(infidelity(flat, perturbations, changes),
                           infidelity(flat[:, None].expand(1, 3, 6, 5), perturbations, changes))
@@ -74,7 +95,7 @@ def test_two_dimensional_maps_are_spread_over_the_channels():
 def test_relative_infidelity_lies_between_zero_and_one():
     model = small_cnn(1)
     x = torch.rand(4, 3, 6, 5)
-    perturbations, changes = score_changes(model, x, 1, n_samples=8, progress=False)
+    perturbations, changes = score_changes(model, x, 1, n_samples=8, size=3, progress=False)
     values = relative_infidelity(torch.randn(4, 3, 6, 5), perturbations, changes)
     assert ((values >= 0) & (values <= 1 + 1e-9)).all()
 
@@ -106,5 +127,7 @@ def test_bad_arguments_are_refused():
         max_sensitivity(lambda images: images, torch.rand(1, 3, 4, 4), radius=0)
     with pytest.raises(ValueError, match="n_samples"):
         score_changes(linear_model(), torch.rand(1, 3, 6, 5), 0, n_samples=0)
+    with pytest.raises(ValueError, match="square"):
+        score_changes(linear_model(), torch.rand(1, 3, 6, 5), 0, size=7)
     with pytest.raises(ValueError, match="score_changes"):
         infidelity(torch.rand(1, 6, 5), torch.rand(1, 3, 6, 5), torch.rand(1, 2))

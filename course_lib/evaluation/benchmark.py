@@ -90,14 +90,15 @@ class Config:
 
     n_ground_truth: int = 500        # small CNN: test images for the ground-truth scores
     n_images: int = 200              # small CNN: images for sanity, faithfulness, robustness
+    dataset_size: int = 500          # small CNN: the images are the first ones of
+                                     # make_shapes(dataset_size, TEST_DATA_SEED)
     photos: tuple[str, ...] | None = None   # Lite0: default every recognised photo
     methods: tuple[str, ...] | None = None  # default every registered method
     chunk: int = 50                  # images per chunk (memory)
     bootstrap: int = 2000
     sensitivity_radius: float = 0.02
     sensitivity_samples: dict = field(default_factory=lambda: {"small_cnn": 8, "lite0": 4})
-    infidelity_samples: int = 64
-    infidelity_sigma: float = 0.05
+    infidelity_samples: int = 64     # squares of a quarter of the image side, removed
     attack_epsilon: dict = field(default_factory=lambda: {"small_cnn": 2 / 255,
                                                           "lite0": 1 / 255})
     attack_beta: float = 10.0
@@ -137,13 +138,17 @@ class Data:
     names: list[str]
 
 
-def small_cnn_data(n: int) -> Data:
-    """The first ``n`` held-out test shapes; the target is the true class."""
+def small_cnn_data(n: int, dataset_size: int = 500) -> Data:
+    """The first ``n`` of ``dataset_size`` held-out test shapes; the target is the true class.
+
+    (``make_shapes`` draws its labels as one permutation of all ``dataset_size`` images, so
+    the first images depend on the size asked for: always ask for the same size.)
+    """
     from course_lib.data.synthetic import make_shapes
     from course_lib.models.small_cnn import TEST_DATA_SEED
 
-    images, labels, masks = make_shapes(n, seed=TEST_DATA_SEED)
-    return Data(images, labels, masks, [f"shape {i}" for i in range(n)])
+    images, labels, masks = make_shapes(max(n, dataset_size), seed=TEST_DATA_SEED)
+    return Data(images[:n], labels[:n], masks[:n], [f"shape {i}" for i in range(n)])
 
 
 def lite0_data(setup: Setup, photos: tuple[str, ...] | None) -> Data:
@@ -334,8 +339,9 @@ def robustness(setup: Setup, data: Data, methods: list[Method], scores: Scores,
                      disable=not progress, leave=False):
         xs, ts = x[part], t[part]
         perturbations, changes = score_changes(setup.model, xs, ts, config.infidelity_samples,
-                                               config.infidelity_sigma, seed=part.start,
-                                               batch_size=setup.batch_size, progress=False)
+                                               "square", setup.image_size // 4,
+                                               seed=part.start, batch_size=setup.batch_size,
+                                               progress=False)
         for method in methods:
             attribution = method.attribute(setup, xs, ts)
             scores.add("infidelity", "relative", method.name,
@@ -377,7 +383,7 @@ def run_model(model_name: str, config: Config = Config(), parts: tuple[str, ...]
     """Run ``parts`` on one model; returns the scores and extra arrays (curves, passes)."""
     if model_name == "small_cnn":
         setup = setup or small_cnn_setup()
-        data = small_cnn_data(max(config.n_ground_truth, config.n_images))
+        data = small_cnn_data(max(config.n_ground_truth, config.n_images), config.dataset_size)
         cascade = SMALL_CNN_CASCADE
     elif model_name == "lite0":
         setup = setup or lite0_setup()
@@ -418,15 +424,27 @@ def run_model(model_name: str, config: Config = Config(), parts: tuple[str, ...]
 
 
 def save(model_name: str, scores: Scores, extra: dict, out: Path = RESULTS_DIR) -> Path:
-    """Write ``benchmark_<model>.npz``: every score array, the method names, the images."""
+    """Write ``benchmark_<model>.npz``: every score array, the method names, the images.
+
+    Results of tests that this run did not compute are kept from the existing file (a run
+    of some ``--parts`` updates those parts), if it scored the same methods.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    arrays = {"methods": np.array(scores.methods)}
+    path = out / f"benchmark_{model_name}.npz"
+    arrays: dict[str, np.ndarray] = {}
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as old:
+            if [str(m) for m in old["methods"]] == scores.methods:
+                arrays = {key: old[key] for key in old.files}
+    tests = {test for test, _ in scores.values}
+    arrays = {key: value for key, value in arrays.items()
+              if not (key.startswith(("score|", "images|")) and key.split("|")[1] in tests)}
+    arrays["methods"] = np.array(scores.methods)
     for (test, variant), values in scores.values.items():
         arrays[f"score|{test}|{variant}"] = values.astype(np.float32)
         arrays[f"images|{test}|{variant}"] = np.array(scores.images[(test, variant)])
     for key, value in extra.items():
         arrays[f"extra|{key}"] = np.asarray(value)
-    path = out / f"benchmark_{model_name}.npz"
     np.savez_compressed(path, **arrays)
     return path
 
@@ -583,12 +601,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.estimate:
         return 0
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    results = []
     for name in args.models:
         scores, extra = run_model(name, config, tuple(args.parts), not args.no_progress)
         path = save(name, scores, extra, args.out)
         print(f"wrote {path}")
-        results.append(load_results(name, args.out))
+    # the summary covers every model whose results are in the folder
+    results = [load_results(name, args.out) for name in MODELS
+               if (args.out / f"benchmark_{name}.npz").is_file()]
     write_summary(results, args.out / "benchmark_summary.csv", config.bootstrap)
     print(f"wrote {args.out / 'benchmark_summary.csv'}")
     return 0

@@ -20,9 +20,17 @@ random map) scores 0 — robustness alone cannot tell a good map from a useless 
           - (z_c(x) - z_c(x - I))\big)^2\Big],
           \qquad \beta = \frac{\mathbb E[I^\top\Phi\,\Delta z]}{\mathbb E[(I^\top\Phi)^2]}
 
-with Gaussian perturbations :math:`I \sim \mathcal N(0, \sigma^2)` (the paper's "noisy
-baseline") and the scale :math:`\beta` that fits best (the paper's and Captum's
-``normalize=True``: a map's units should not decide). A 2-D map is spread over the
+with the scale :math:`\beta` that fits best (the paper's and Captum's ``normalize=True``: a
+map's units should not decide). Two kinds of perturbation from the paper:
+
+* **square removal** (``kind="square"``, the default): a random square :math:`S` of
+  ``size`` pixels is blacked out, so :math:`\Delta z` is the drop of the score, and the map
+  predicts it by its sum over the square, :math:`I = \mathbb 1_S` (Captum's convention for
+  attributions that already contain the input, such as gradient × input: for a linear model
+  :math:`z = w^\top x` the drop is exactly :math:`\sum_{S} w \odot x`);
+* the **noisy baseline** (``kind="gaussian"``): :math:`x - I` with Gaussian
+  :math:`I \sim \mathcal N(0, \sigma^2)`, :math:`\sigma` = ``size``, where the gradient
+  itself is the first-order predictor. A 2-D map is spread over the
 colour channels (:math:`I^\top\Phi = \sum_p \Phi_p \sum_k I_{k,p}`). :func:`infidelity`
 returns INFD; :func:`relative_infidelity` divides it by :math:`\mathbb E[\Delta z^2]`,
 which gives :math:`1 - \rho^2` with :math:`\rho` the uncentred correlation between the
@@ -96,22 +104,47 @@ def _project(attribution: torch.Tensor, perturbation: torch.Tensor) -> torch.Ten
     return (attribution * perturbation).flatten(1).sum(dim=1)
 
 
-def score_changes(model: nn.Module, inputs: torch.Tensor, target: Target, n_samples: int = 32,
-                  sigma: float = 0.1, seed: int = 0, batch_size: int = 32,
-                  progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""The perturbations :math:`I` and :math:`\Delta z = z_c(x) - z_c(x - I)` for infidelity.
+def perturbation(image: torch.Tensor, kind: str, size: float, seed: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One perturbation of ``image`` ``(3, H, W)``: ``(I, perturbed image)`` (module docstring)."""
+    generator = torch.Generator().manual_seed(seed)
+    if kind == "gaussian":
+        noise = size * torch.randn(image.shape, generator=generator).to(image)
+        return noise, image - noise
+    if kind != "square":
+        raise ValueError(f"unknown perturbation {kind!r}; choose 'square' or 'gaussian'")
+    side = int(size)
+    height, width = image.shape[-2:]
+    if side != size or not 1 <= side <= min(height, width):
+        raise ValueError(f"the square's size must be an int between 1 and {min(height, width)}"
+                         f" pixels, got {size!r}")
+    top = int(torch.randint(0, height - side + 1, (1,), generator=generator))
+    left = int(torch.randint(0, width - side + 1, (1,), generator=generator))
+    indicator = torch.zeros_like(image)
+    indicator[:, top:top + side, left:left + side] = 1
+    return indicator, image * (1 - indicator)
 
+
+def score_changes(model: nn.Module, inputs: torch.Tensor, target: Target, n_samples: int = 32,
+                  kind: str = "square", size: float = 16, seed: int = 0, batch_size: int = 32,
+                  progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The perturbations :math:`I` and the score changes :math:`\Delta z` for infidelity.
+
+    ``kind="square"``: a random square of ``size`` pixels blacked out, :math:`I` its
+    indicator; ``kind="gaussian"``: :math:`x - I`, :math:`I` Gaussian noise of standard
+    deviation ``size``.
     Returns ``(perturbations (N, S, 3, H, W), changes (N, S))``; sample ``s`` of image
     ``i`` is seeded ``seed + 1000 · s + i``. They depend on the model only, so one call
     serves every method.
     """
     model, x, classes = prepare(model, inputs, target)
     n_samples = _check_count("n_samples", n_samples)
-    sigma = _check_positive("sigma", sigma)
+    _check_positive("size", size)
     batch_size = check_batch_size(batch_size)
-    perturbations = torch.stack([torch.stack([
-        torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(seed + 1000 * s + i))
-        for s in range(n_samples)]) for i in range(len(x))]).to(x.device, x.dtype) * sigma
+    pairs = [[perturbation(x[i], kind, size, seed + 1000 * s + i) for s in range(n_samples)]
+             for i in range(len(x))]
+    perturbations = torch.stack([torch.stack([p for p, _ in row]) for row in pairs])
+    perturbed = [[image for _, image in row] for row in pairs]
     jobs = [(i, s) for i in range(len(x)) for s in range(n_samples)]
     changes = torch.empty(len(x), n_samples, dtype=torch.float64)
     with attribution_mode(model), tqdm(total=len(jobs) + len(x), desc="infidelity passes",
@@ -123,7 +156,7 @@ def score_changes(model: nn.Module, inputs: torch.Tensor, target: Target, n_samp
         for first in range(0, len(jobs), batch_size):
             chunk = jobs[first:first + batch_size]
             rows = torch.tensor([i for i, _ in chunk], device=x.device)
-            images = torch.stack([x[i] - perturbations[i, s] for i, s in chunk])
+            images = torch.stack([perturbed[i][s] for i, s in chunk])
             values = class_scores(model, images, classes[rows]).double().cpu()
             for (i, s), value in zip(chunk, values):
                 changes[i, s] = reference[i] - value
