@@ -6,7 +6,8 @@
 # edition), make student, make site (static HTML in _site/), make measure (time + memory per
 # notebook), make benchmark (course_lib against Captum and pytorch-grad-cam), make audit
 # (what the prose, exercise and time guards find in every notebook), make mutants
-# (plant each catalogued bug in a copy of course_lib; a unit test must fail).
+# (plant each catalogued bug in a copy of course_lib; a unit test must fail), make evaluate
+# (every attribution method through every test: the results notebooks 09–11 load).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,7 +15,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup course run-course test notebooks student site measure benchmark audit mutants \
-	train-cnn clean
+	train-cnn train-cnn-shuffled evaluate clean
 
 setup: $(STAMP)
 
@@ -71,6 +72,16 @@ mutants: setup
 # writes course_lib/models/weights/small_cnn.pt and prints its test accuracy and SHA-256.
 train-cnn: setup
 	$(BIN)/python -m course_lib.models.train_cnn --train
+
+# The small CNN trained on shuffled labels, for the data-randomization test of notebook 09
+# (about 1–2 min on two idle cores); writes course_lib/models/weights/small_cnn_shuffled.pt.
+train-cnn-shuffled: setup
+	$(BIN)/python -m course_lib.models.train_cnn --train --shuffled
+
+# Every method through every test (notebooks 09–11): writes notebooks/results/benchmark_*.npz
+# and benchmark_summary.csv (about 20–30 min on two idle cores; --estimate prints the estimate).
+evaluate: setup
+	$(BIN)/python -m course_lib.evaluation.benchmark
 
 clean:
 	rm -rf $(VENV) _site

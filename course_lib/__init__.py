@@ -7,7 +7,8 @@ point down this list: a module imports from the groups below it, never above.
 ``teaching``        exercise checkers (``check``), the SmoothGrad explorer,
                     plotting, ``setup()``
 ``evaluation``      ground truth (localisation), sanity checks, deletion and
-                    insertion, fragility
+                    insertion (MoRF/LeRF, fills), robustness, fragility;
+                    statistics, the method registry and the benchmark
 ``methods``         gradients, ReLU rules, CAMs, SmoothGrad, Integrated
                     Gradients, Expected Gradients, occlusion, LRP (rules, composites,
                     canonizers), DeepLIFT; superpixels, coalitions, LIME, KernelSHAP
@@ -69,6 +70,17 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # evaluation
     "pointing_game": ("evaluation.localisation", "pointing_game"),
     "mass_inside_mask": ("evaluation.localisation", "mass_inside_mask"),
+    "mask_roc_auc": ("evaluation.localisation", "mask_roc_auc"),
+    "removal_curves": ("evaluation.deletion_insertion", "removal_curves"),
+    "fill_removed": ("evaluation.imputation", "fill_removed"),
+    "max_sensitivity": ("evaluation.robustness", "max_sensitivity"),
+    "score_changes": ("evaluation.robustness", "score_changes"),
+    "infidelity": ("evaluation.robustness", "infidelity"),
+    "bootstrap_mean": ("evaluation.statistics", "bootstrap_mean"),
+    "kendall_tau": ("evaluation.statistics", "kendall_tau"),
+    "split_half_reliability": ("evaluation.statistics", "split_half_reliability"),
+    "benchmark_methods": ("evaluation.registry", "METHODS"),
+    "load_benchmark_results": ("evaluation.benchmark", "load_results"),
     "cascade_layers": ("evaluation.sanity_checks", "cascade_layers"),
     "cascading_randomization": ("evaluation.sanity_checks", "cascading_randomization"),
     "model_randomization_test": ("evaluation.sanity_checks", "model_randomization_test"),
@@ -97,6 +109,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "preprocess": ("data.images", "preprocess"),
     "to_display": ("data.images", "to_display"),
     "make_shapes": ("data.synthetic", "make_shapes"),
+    "load_benchmark_photos": ("data.benchmark_photos", "load_benchmark_photos"),
     "SHAPE_CLASSES": ("data.synthetic", "CLASS_NAMES"),
     # root
     "aggregate_channels": ("maps", "aggregate_channels"),

@@ -63,6 +63,44 @@ def test_mass_absolute_vs_positive():
         course.mass_inside_mask(maps, masks, mass="energy")
 
 
+def brute_force_auc(values: torch.Tensor, mask: torch.Tensor) -> float:
+    """P(evidence pixel > background pixel) + ½ P(tie), by comparing every pair."""
+    positive, negative = values[mask].double(), values[~mask].double()
+    greater = (positive[:, None] > negative[None, :]).double().mean()
+    ties = (positive[:, None] == negative[None, :]).double().mean()
+    return float(greater + 0.5 * ties)
+
+
+def test_roc_auc_of_perfect_inverted_and_constant_maps():
+    masks = square_masks()
+    torch.testing.assert_close(course.mask_roc_auc(masks.float(), masks), torch.ones(2))
+    torch.testing.assert_close(course.mask_roc_auc((~masks).float(), masks), torch.zeros(2))
+    torch.testing.assert_close(course.mask_roc_auc(torch.full((2, 8, 8), 0.7), masks),
+                               torch.full((2,), 0.5))
+
+
+def test_roc_auc_equals_the_pairwise_probability():
+    masks = square_masks()
+    generator = torch.Generator().manual_seed(0)
+    # integer values: many ties, which must count one half
+    maps = torch.randint(0, 4, (2, 8, 8), generator=generator).float() + masks.float()
+    got = course.mask_roc_auc(maps, masks)
+    expected = torch.tensor([brute_force_auc(m, k) for m, k in zip(maps, masks)])
+    torch.testing.assert_close(got, expected.float())
+
+
+def test_roc_auc_depends_on_the_order_only():
+    masks = square_masks()
+    maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(course.mask_roc_auc(maps, masks),
+                               course.mask_roc_auc(torch.exp(5 * maps) - 3, masks))
+
+
+def test_roc_auc_refuses_a_mask_without_background():
+    with pytest.raises(ValueError, match="whole image"):
+        course.mask_roc_auc(torch.rand(1, 4, 4), torch.ones(1, 4, 4, dtype=torch.bool))
+
+
 def test_pointing_game_tolerance():
     masks = square_masks()[:1]                  # rows/cols 1–2
     maps = torch.zeros(1, 8, 8)

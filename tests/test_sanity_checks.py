@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -150,3 +151,33 @@ def test_default_cascades() -> None:
     blocks = [int(n.split(".")[1]) for n in names if n.startswith("blocks.")]
     assert sorted(blocks, reverse=True) == list(range(16))[::-1]  # every block once
     assert names[0] == "fc" and names[-1] == "stem"
+
+
+# --- the pass criterion ------------------------------------------------------------------------
+
+def test_rank_correlations_are_spearman_of_absolute_maps() -> None:
+    from scipy.stats import spearmanr
+
+    from course_lib.evaluation.sanity_checks import rank_correlations
+
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(3, 5, 6, generator=generator), torch.randn(3, 5, 6, generator=generator)
+    b[1] = -a[1] + 0.01 * b[1]                      # the same magnitudes, opposite signs
+    got = rank_correlations(a, b)
+    expected = [spearmanr(x.abs().flatten(), y.abs().flatten()).statistic for x, y in zip(a, b)]
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert got[1] > 0.99
+    assert rank_correlations(a[:1], torch.zeros(1, 5, 6)).tolist() == [0.0]   # constant map
+
+
+def test_verdict_fails_a_map_that_ignores_the_model_and_passes_one_that_forgets() -> None:
+    from course_lib.evaluation.sanity_checks import randomization_verdict
+
+    generator = np.random.default_rng(0)
+    unrelated = generator.normal(0.1, 0.05, size=40)
+    control = randomization_verdict(np.ones(40), unrelated)
+    assert not control.passed and control.difference == pytest.approx(1 - unrelated.mean())
+    forgets = randomization_verdict(unrelated + generator.normal(0, 0.05, size=40), unrelated)
+    assert forgets.passed and forgets.low < 0 < forgets.high
+    keeps_a_trace = randomization_verdict(unrelated + 0.3, unrelated)
+    assert not keeps_a_trace.passed

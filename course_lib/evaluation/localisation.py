@@ -28,6 +28,18 @@ image, ``(N,)`` float tensors; their mean over a data set is the method's score.
   :math:`|M| / HW`. A map of zero mass carries no information and is scored like
   a uniform one (the area fraction).
 
+* :func:`mask_roc_auc` — threshold-free: every pixel is a sample, the mask's pixels
+  the positives, the map's value the score; the area under the ROC curve is the
+  probability that a random evidence pixel scores higher than a random background
+  pixel (ties count one half), computed from ranks (Mann–Whitney U):
+
+  .. math:: \mathrm{AUC}(R, M) = \frac{\sum_{u \in M} \mathrm{rank}(R_u) - |M|(|M|+1)/2}
+                                 {|M|\,(HW - |M|)}
+
+  1 = every evidence pixel above every background pixel, 0.5 = chance (a random or a
+  constant map), 0 = the reverse. Unlike the two scores above it uses the whole
+  *order* of the map and nothing else: rescaling the map changes nothing.
+
 Maps are ``(N, H, W)``; attributions shaped like the images, ``(N, 3, H, W)``, are
 first collapsed with :func:`course_lib.aggregate_channels` using ``aggregate``
 (default ``"max_abs"``, the course's convention for magnitude maps). Masks are
@@ -38,8 +50,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import rankdata
 
 from course_lib.maps import Aggregation, aggregate_channels
 
@@ -126,3 +140,25 @@ def mass_inside_mask(maps: torch.Tensor, masks: torch.Tensor, mass: Mass = "abso
 def area_fraction(masks: torch.Tensor) -> torch.Tensor:
     """Per image: the share of pixels on the mask, ``(N,)`` — what a uniform or random map scores."""
     return masks.flatten(1).double().mean(dim=1).to(torch.float64)
+
+
+def mask_roc_auc(maps: torch.Tensor, masks: torch.Tensor,
+                 aggregate: Aggregation = "max_abs") -> torch.Tensor:
+    """Per image: ROC-AUC of the map's values as a detector of the mask's pixels, ``(N,)``.
+
+    0.5 is chance (a random or a constant map), 1 perfect. Tied values share their
+    mean rank, so a constant map scores exactly 0.5. Masks that cover the whole
+    image leave no background and are refused.
+    """
+    maps, masks = _check_maps_and_masks(maps, masks, aggregate)
+    full = masks.flatten(1).all(dim=1).nonzero().flatten().tolist()
+    if full:
+        raise ValueError(f"the masks of image(s) {full[:5]} cover the whole image: no "
+                         "background pixels to tell apart")
+    values = maps.flatten(1).double().cpu().numpy()
+    positive = masks.flatten(1).cpu().numpy()
+    rank = rankdata(values, axis=1, method="average")
+    n_pos = positive.sum(axis=1).astype(np.float64)
+    n_neg = positive.shape[1] - n_pos
+    u = (rank * positive).sum(axis=1) - n_pos * (n_pos + 1) / 2
+    return torch.from_numpy(u / (n_pos * n_neg)).float()

@@ -243,3 +243,62 @@ def model_randomization_test(model: nn.Module, inputs: torch.Tensor, target: Tar
         steps=list(steps), original=original, maps=torch.stack(maps),
         rank_correlation=torch.tensor(rhos, dtype=torch.float64),
         ssim=torch.tensor(ssims, dtype=torch.float64) if ssim else None)
+
+
+# --------------------------------------------------------------------------- pass criterion
+
+def rank_correlations(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Spearman rank correlation of ``|a_i|`` and ``|b_i|`` for each pair of maps, ``(N,)``.
+
+    Adebayo et al.'s main similarity, vectorised over the batch ``(N, H, W)``. A
+    constant map orders no pixels, so it shares no ordering with any map: its
+    correlation is set to 0 instead of left undefined.
+    """
+    from scipy.stats import rankdata
+
+    if a.shape != b.shape:
+        raise ValueError(f"maps differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    x = rankdata(a.detach().abs().flatten(1).double().cpu().numpy(), axis=1)
+    y = rankdata(b.detach().abs().flatten(1).double().cpu().numpy(), axis=1)
+    x -= x.mean(axis=1, keepdims=True)
+    y -= y.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (x * y).sum(axis=1) / denominator
+    return np.where(denominator > 0, rho, 0.0)
+
+
+SANITY_MARGIN = 0.1
+
+
+@dataclass
+class Verdict:
+    """The randomization test's verdict for one method (see :func:`randomization_verdict`)."""
+
+    passed: bool
+    difference: float   # mean over images of (similarity after − similarity of unrelated maps)
+    low: float          # 95 % bootstrap interval of that mean
+    high: float
+
+
+def randomization_verdict(after: np.ndarray, unrelated: np.ndarray,
+                          margin: float = SANITY_MARGIN, n_boot: int = 2000,
+                          seed: int = 0) -> Verdict:
+    r"""Pass if a randomized model's map keeps no more of the original than an unrelated map.
+
+    ``after[i]``: similarity of image ``i``'s map before and after randomization (or after
+    retraining on shuffled labels); ``unrelated[i]``: the **null** — the similarity of
+    image ``i``'s map with the map of *another* image under the trained model, i.e. what
+    two maps share that explain different things (the method's habits: borders, centre,
+    texture of the data). The method **passes** when the 95 % bootstrap interval of the
+    mean paired difference :math:`\overline{\rho_\text{after} - \rho_\text{unrelated}}`
+    lies below ``margin`` (0.1 in rank correlation): with 95 % confidence, destroying
+    what the model learned leaves at most a trace of the original map. A map that does
+    not depend on the model (a control) keeps :math:`\rho = 1` and fails.
+    """
+    from course_lib.evaluation.statistics import paired_difference
+
+    interval = paired_difference(np.asarray(after, float), np.asarray(unrelated, float),
+                                 n_boot=n_boot, seed=seed)
+    return Verdict(bool(interval.high[0] < margin), float(interval.mean[0]),
+                   float(interval.low[0]), float(interval.high[0]))
