@@ -6,8 +6,8 @@ PLOTTING = "course_lib/teaching/plotting.py"
 TESTS = "tests/test_maps_and_plotting.py"
 
 MUTANTS = [
-    Mutant(PLOTTING, 'scaled, _ = clip_at_percentile(_as_map(attribution, "sum"), percentile)',
-           'scaled, _ = clip_at_percentile(np.abs(_as_map(attribution, "sum")), percentile)',
+    Mutant(PLOTTING, 'scaled, scale = clip_at_percentile(_as_map(attribution, "sum"), percentile)',
+           'scaled, scale = clip_at_percentile(np.abs(_as_map(attribution, "sum")), percentile)',
            "signed map drawn without its sign", (TESTS,)),
     Mutant(PLOTTING, "return np.clip(values / scale, -1.0, 1.0), scale",
            "return np.clip(values / scale, 0.0, 1.0), scale",
