@@ -119,7 +119,7 @@ def score_coalitions(model: nn.Module, x: torch.Tensor, fill: torch.Tensor,
 
 def coalition_scores(model: nn.Module, inputs: torch.Tensor, target: Target,
                      segments: torch.Tensor, coalitions: torch.Tensor, fill: Fill = 0.5,
-                     score: Score = "logit", batch_size: int = 32, progress: bool = True
+                     score: Score = "logit", batch_size: int = 16, progress: bool = True
                      ) -> torch.Tensor:
     """The value :math:`v(z) = z_c(x_{[z]})` of every coalition for every image, ``(N, K)``.
 

@@ -138,7 +138,7 @@ def _path_samples(x: torch.Tensor, pool: torch.Tensor | None, sigma: torch.Tenso
 
 def gradient_shap(model: nn.Module, inputs: torch.Tensor, target: Target,
                   baselines: BaselineDistribution = "uniform", n_samples: int = 50,
-                  noise_level: float = 0.0, batch_size: int = 16, seed: int = 0,
+                  noise_level: float = 0.0, batch_size: int = 4, seed: int = 0,
                   progress: bool = True) -> torch.Tensor:
     r"""GradientSHAP, ``(N, 3, H, W)``: the mean over ``n_samples`` draws of
     :math:`(\tilde x - x') \odot \nabla z_c(\alpha \tilde x + (1 - \alpha) x')`.
@@ -170,7 +170,7 @@ def gradient_shap(model: nn.Module, inputs: torch.Tensor, target: Target,
 
 def expected_gradients(model: nn.Module, inputs: torch.Tensor, target: Target,
                        baselines: BaselineDistribution = "uniform", n_samples: int = 50,
-                       batch_size: int = 16, seed: int = 0, progress: bool = True
+                       batch_size: int = 4, seed: int = 0, progress: bool = True
                        ) -> torch.Tensor:
     r"""Expected Gradients, ``(N, 3, H, W)``: the mean over ``n_samples`` draws
     :math:`x' \sim` ``baselines``, :math:`\alpha \sim U(0, 1)` of
@@ -185,7 +185,7 @@ def expected_gradients(model: nn.Module, inputs: torch.Tensor, target: Target,
 @torch.no_grad()
 def expected_completeness_gap(model: nn.Module, inputs: torch.Tensor,
                               attribution: torch.Tensor, target: Target,
-                              baselines: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+                              baselines: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
     r""":math:`\sum_i R_i - \big(z_c(x) - \frac1K \sum_k z_c(x'_k)\big)` per image, ``(N,)``.
 
     Zero in expectation for Expected Gradients over a pool of K baselines (each drawn with

@@ -97,7 +97,7 @@ def _check_baseline(baseline: object, x: torch.Tensor) -> torch.Tensor:
 
 def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: Target,
                          baseline: BaselineKind | torch.Tensor = "black", steps: int = 50,
-                         rule: QuadratureRule = "gausslegendre", batch_size: int = 16,
+                         rule: QuadratureRule = "gausslegendre", batch_size: int = 4,
                          progress: bool = True) -> torch.Tensor:
     """Integrated Gradients, ``(N, 3, H, W)``.
 

@@ -110,7 +110,7 @@ def kernel_shap(model: nn.Module, inputs: torch.Tensor, target: Target,
                 segments: torch.Tensor | None = None, n_samples: int | None = None,
                 fill: Fill = 0.5, score: Score = "logit",
                 coalitions: torch.Tensor | None = None, per_superpixel: bool = False,
-                n_segments: int = 50, batch_size: int = 32, seed: int = 0,
+                n_segments: int = 50, batch_size: int = 16, seed: int = 0,
                 progress: bool = True) -> torch.Tensor:
     """KernelSHAP map ``(N, H, W)``: each pixel carries its superpixel's estimated φ_k.
 
@@ -170,7 +170,7 @@ def shapley_from_values(values: torch.Tensor) -> torch.Tensor:
 def exact_shapley(model: nn.Module, inputs: torch.Tensor, target: Target,
                   segments: torch.Tensor | None = None, fill: Fill = 0.5,
                   score: Score = "logit", per_superpixel: bool = False, n_segments: int = 10,
-                  batch_size: int = 32, progress: bool = True) -> torch.Tensor:
+                  batch_size: int = 16, progress: bool = True) -> torch.Tensor:
     """Exact Shapley values of the superpixels, painted ``(N, H, W)`` (or ``(N, M)`` with
     ``per_superpixel=True``), by evaluating all 2^M coalitions: 2^M forward passes per image
     (M ≤ 16). ``segments`` default: SLIC with ``n_segments`` (10: about 2^8–2^10 passes).

@@ -92,7 +92,7 @@ def lime(model: nn.Module, inputs: torch.Tensor, target: Target,
          segments: torch.Tensor | None = None, n_samples: int | None = None,
          kernel_width: float = 0.25, alpha: float = 1.0, fill: Fill = 0.5,
          score: Score = "logit", coalitions: torch.Tensor | None = None,
-         per_superpixel: bool = False, n_segments: int = 50, batch_size: int = 32,
+         per_superpixel: bool = False, n_segments: int = 50, batch_size: int = 16,
          seed: int = 0, progress: bool = True) -> torch.Tensor:
     """LIME map ``(N, H, W)``: each pixel carries its superpixel's coefficient β_k.
 

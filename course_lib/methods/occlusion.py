@@ -43,7 +43,7 @@ def _check_geometry(patch: object, stride: object, height: int, width: int) -> N
 
 @torch.no_grad()
 def occlusion(model: nn.Module, inputs: torch.Tensor, target: Target, patch: int = 32,
-              stride: int = 16, fill: float | torch.Tensor = 0.5, batch_size: int = 32,
+              stride: int = 16, fill: float | torch.Tensor = 0.5, batch_size: int = 16,
               progress: bool = True) -> torch.Tensor:
     """Occlusion map, ``(N, H, W)`` (the patch covers all colour channels at once).
 

@@ -100,7 +100,7 @@ def rise_masks(n_masks: int, height: int, width: int, cells: int = 7, p: float =
 
 def rise(model: nn.Module, inputs: torch.Tensor, target: Target, n_masks: int = 1000,
          cells: int = 7, p: float = 0.5, fill: float | torch.Tensor = 0.5,
-         score: Score = "probability", batch_size: int = 32, seed: int = 0,
+         score: Score = "probability", batch_size: int = 16, seed: int = 0,
          progress: bool = True) -> torch.Tensor:
     """RISE map ``(N, H, W)``: Σ_i score_i · M_i / (N p) over ``n_masks`` random masks.
 

@@ -128,7 +128,7 @@ def reduce_samples(total: torch.Tensor, total_sq: torch.Tensor, n: int,
 
 def smoothgrad(model: nn.Module, inputs: torch.Tensor, target: Target,
                noise_level: float = 0.15, n_samples: int = 50,
-               statistic: Statistic = "smoothgrad", batch_size: int = 16, seed: int = 0,
+               statistic: Statistic = "smoothgrad", batch_size: int = 4, seed: int = 0,
                progress: bool = True) -> torch.Tensor:
     """SmoothGrad (default), SmoothGrad² or VarGrad; returns ``(N, 3, H, W)``.
 
