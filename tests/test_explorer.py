@@ -87,6 +87,20 @@ def test_n_is_a_prefix_served_from_the_cache(photos32):
                                g[:5].mean(dim=0).abs().amax(dim=0))
 
 
+def test_every_prefix_is_the_mean_of_exactly_n_samples(photos32):
+    """n samples for every n, also where n ends inside a cached chunk (chunks of 1, 4, 3)."""
+    explorer = make(photos32)
+    target = explorer.class_picker.value
+    explorer.show("a", target, 20, 8)
+    g = explorer.gradients("a", target, 20, 8)
+    for n in range(1, 9):
+        mean = g[:n].mean(dim=0)
+        torch.testing.assert_close(explorer.attribution_map("a", target, 20, n),
+                                   mean.abs().amax(dim=0))
+        torch.testing.assert_close(explorer.attribution_map("a", target, 20, n, "vargrad"),
+                                   (g[:n] - mean).pow(2).mean(dim=0).abs().amax(dim=0))
+
+
 @pytest.mark.parametrize("statistic", ["smoothgrad", "smoothgrad_sq", "vargrad"])
 def test_maps_equal_course_smoothgrad(photos32, statistic):
     """The cached samples are SmoothGrad's: same seed, same noise, any statistic."""
