@@ -51,7 +51,7 @@ from course_lib.methods.cam import grad_cam, grad_cam_plus_plus
 from course_lib.methods.gradients import deconvnet, guided_backprop, vanilla_gradient
 from course_lib.methods.integrated_gradients import integrated_gradients
 from course_lib.methods.occlusion import occlusion
-from course_lib.methods.smoothgrad import check_noise, noise_sigma, noisy_gradients
+from course_lib.methods.smoothgrad import check_noise, check_seed, noise_sigma, noisy_gradients
 from course_lib.model_state import attribution_mode
 
 
@@ -138,13 +138,15 @@ def smoothgrad_statistics(model: nn.Module, x: torch.Tensor, t: torch.Tensor,
     arguments (the same noise, in the same order), at a third of the cost.
     """
     check_noise(noise_level, n_samples)
+    seed = check_seed(seed)
     model, xd, classes = prepare(model, x, t)
     samples_per_pass = max(1, check_batch_size(batch_size) // len(xd))
-    generator = torch.Generator(xd.device).manual_seed(seed)
+    sigma = noise_sigma(xd, noise_level)
     total, total_sq = torch.zeros_like(xd), torch.zeros_like(xd)
     with attribution_mode(model):
-        for gradients in noisy_gradients(model, xd, classes, noise_sigma(xd, noise_level),
-                                         n_samples, samples_per_pass, generator):
+        for start in range(0, n_samples, samples_per_pass):
+            samples = range(start, min(start + samples_per_pass, n_samples))
+            gradients = noisy_gradients(model, xd, classes, sigma, samples, seed)
             total += gradients.sum(dim=1)
             total_sq += gradients.pow(2).sum(dim=1)
     mean, mean_sq = total / n_samples, total_sq / n_samples
