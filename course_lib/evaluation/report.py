@@ -157,6 +157,7 @@ def family_colours(methods: list[str]) -> dict[str, str]:
 
     palette = {"gradient": "tab:blue", "ReLU rule": "tab:purple", "CAM": "tab:red",
                "noise": "tab:green", "path": "tab:orange", "perturbation": "tab:brown",
+               "relevance": "tab:olive",
                "control": "tab:gray"}
     colours = {}
     for name in methods:
