@@ -132,3 +132,13 @@ def test_a_new_method_joins_with_one_line(setup, shapes, monkeypatch):
                   registry.get("input itself").attribute(setup, images, labels)).shape == (3, 64, 64)
     with pytest.raises(ValueError, match="already registered"):
         registry.register(Method("input itself", "control", lambda s, x, t: x))
+
+
+def test_every_method_of_the_course_is_registered():
+    # notebooks 01–08: each method joins the benchmark once (names as the tables print them)
+    expected = {"vanilla gradient", "gradient × input", "DeconvNet", "guided backprop",
+                "Grad-CAM", "Grad-CAM++", "Guided Grad-CAM", "SmoothGrad", "SmoothGrad²",
+                "VarGrad", "Integrated Gradients", "Expected Gradients", "LRP (CMP)",
+                "DeepLIFT", "occlusion", "LIME", "KernelSHAP", "RISE"}
+    assert set(registry.method_names(include_controls=False)) == expected
+    assert len(registry.method_names()) == len(set(registry.method_names()))

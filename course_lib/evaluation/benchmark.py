@@ -17,7 +17,7 @@ The two models (:func:`small_cnn_setup`, :func:`lite0_setup`):
 
 * **small CNN** on the synthetic shapes, whose evidence masks are known: ground truth on
   ``n_ground_truth`` = 500 held-out test images, the other tests on the first
-  ``n_images`` = 200 of them;
+  ``n_images`` = 100 of them;
 * **EfficientNet-Lite0** on the bundled photos it recognises
   (:data:`course_lib.data.benchmark_photos.RECOGNISED`, six images).
 
@@ -89,7 +89,7 @@ class Config:
     """How much to compute. The defaults are the shipped results; :data:`QUICK` a smoke test."""
 
     n_ground_truth: int = 500        # small CNN: test images for the ground-truth scores
-    n_images: int = 200              # small CNN: images for sanity, faithfulness, robustness
+    n_images: int = 100              # small CNN: images for sanity, faithfulness, robustness
     dataset_size: int = 500          # small CNN: the images are the first ones of
                                      # make_shapes(dataset_size, TEST_DATA_SEED)
     photos: tuple[str, ...] | None = None   # Lite0: default every recognised photo
@@ -573,11 +573,15 @@ def settings(name: str) -> Setup:
     if name == "small_cnn":
         return Setup(name="small_cnn", model=torch.nn.Identity(), cam_layer="features.relu4",
                      occlusion_patch=16, occlusion_stride=8, batch_size=128, block=2,
-                     blur_sigma=2.0, attack_samples=16, top_k=100, image_size=64)
+                     blur_sigma=2.0, attack_samples=16, top_k=100, image_size=64,
+                     eg_samples=16, segments=25, lime_samples=50, shap_samples=50,
+                     rise_masks=50, rise_cells=7)
     if name == "lite0":
         return Setup(name="lite0", model=torch.nn.Identity(), cam_layer="head",
                      occlusion_patch=32, occlusion_stride=32, batch_size=4, block=4,
-                     blur_sigma=5.0, attack_samples=2, top_k=1000, image_size=224)
+                     blur_sigma=5.0, attack_samples=2, top_k=1000, image_size=224,
+                     eg_samples=8, segments=25, lime_samples=50, shap_samples=50,
+                     rise_masks=50, rise_cells=7)
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
 
 

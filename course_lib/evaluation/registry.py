@@ -48,10 +48,16 @@ from course_lib.checks import check_batch_size, prepare
 from course_lib.evaluation import differentiable as diff
 from course_lib.maps import aggregate_channels
 from course_lib.methods.cam import grad_cam, grad_cam_plus_plus
+from course_lib.methods.deeplift import deeplift
+from course_lib.methods.expected_gradients import expected_gradients
 from course_lib.methods.gradients import deconvnet, guided_backprop, vanilla_gradient
 from course_lib.methods.integrated_gradients import integrated_gradients
+from course_lib.methods.kernel_shap import kernel_shap
+from course_lib.methods.lime import lime
+from course_lib.methods.lrp import lrp
 from course_lib.methods.occlusion import occlusion
-from course_lib.methods.smoothgrad import check_noise, noise_sigma, noisy_gradients
+from course_lib.methods.rise import rise
+from course_lib.methods.smoothgrad import check_noise, check_seed, noise_sigma, noisy_gradients
 from course_lib.model_state import attribution_mode
 
 
@@ -75,6 +81,12 @@ class Setup:
     attack_samples: int = 2         # SmoothGrad / IG samples inside the top-k attack's objective
     top_k: int = 1000               # k of the top-k intersection
     image_size: int = 224           # side of the (square) images
+    eg_samples: int = 16            # Expected Gradients: (baseline, α) draws per image
+    segments: int = 50              # LIME / KernelSHAP: SLIC superpixels per image
+    lime_samples: int = 200         # LIME coalitions per image
+    shap_samples: int = 200         # KernelSHAP coalitions per image (full and empty included)
+    rise_masks: int = 200           # RISE masks per image
+    rise_cells: int = 7             # RISE grid (cells per side)
     extra: dict = field(default_factory=dict)   # settings of methods added later
 
 
@@ -138,13 +150,15 @@ def smoothgrad_statistics(model: nn.Module, x: torch.Tensor, t: torch.Tensor,
     arguments (the same noise, in the same order), at a third of the cost.
     """
     check_noise(noise_level, n_samples)
+    seed = check_seed(seed)
     model, xd, classes = prepare(model, x, t)
     samples_per_pass = max(1, check_batch_size(batch_size) // len(xd))
-    generator = torch.Generator(xd.device).manual_seed(seed)
+    sigma = noise_sigma(xd, noise_level)
     total, total_sq = torch.zeros_like(xd), torch.zeros_like(xd)
     with attribution_mode(model):
-        for gradients in noisy_gradients(model, xd, classes, noise_sigma(xd, noise_level),
-                                         n_samples, samples_per_pass, generator):
+        for start in range(0, n_samples, samples_per_pass):
+            samples = range(start, min(start + samples_per_pass, n_samples))
+            gradients = noisy_gradients(model, xd, classes, sigma, samples, seed)
             total += gradients.sum(dim=1)
             total_sq += gradients.pow(2).sum(dim=1)
     mean, mean_sq = total / n_samples, total_sq / n_samples
@@ -174,6 +188,13 @@ def _smoothgrad(statistic: str) -> Attribute:
                 name: torch.cat([m[name] for m in maps]) for name in maps[0]})
         return _CACHE["value"][statistic]
     return attribute
+
+
+def per_image(x: torch.Tensor, attribute: Callable[[torch.Tensor, int], torch.Tensor]
+              ) -> torch.Tensor:
+    """``attribute(x[i:i+1], i)`` for every image, concatenated: for methods whose random
+    draws depend on an image's place in the batch, so that a chunk cannot change them."""
+    return torch.cat([attribute(x[i:i + 1], i) for i in range(len(x))])
 
 
 def image_seed(image: torch.Tensor) -> int:
@@ -235,11 +256,37 @@ register(Method("Integrated Gradients", "path",
                 passes=lambda s: (s.ig_steps, s.ig_steps),
                 differentiable=lambda s, m, x, t: diff.integrated_gradients_map(
                     m, x, t, s.attack_samples)))
+register(Method("LRP (CMP)", "relevance",
+                lambda s, x, t: lrp(s.model, x, t, composite="cmp", batch_size=s.batch_size,
+                                    progress=False)))
+register(Method("DeepLIFT", "relevance",
+                lambda s, x, t: deeplift(s.model, x, t, baseline="black",
+                                         batch_size=s.batch_size, progress=False),
+                passes=lambda s: (2, 2)))
+register(Method("Expected Gradients", "path",
+                lambda s, x, t: per_image(x, lambda xi, i: expected_gradients(
+                    s.model, xi, t[i:i + 1], n_samples=s.eg_samples,
+                    batch_size=s.batch_size, progress=False)),
+                passes=lambda s: (s.eg_samples, s.eg_samples)))
 register(Method("occlusion", "perturbation",
                 lambda s, x, t: occlusion(s.model, x, t, patch=s.occlusion_patch,
                                           stride=s.occlusion_stride, fill=s.occlusion_fill,
                                           batch_size=s.batch_size, progress=False),
                 passes=lambda s: (occlusion_windows(s) + 1, 0)))
+register(Method("LIME", "perturbation",
+                lambda s, x, t: lime(s.model, x, t, n_samples=s.lime_samples,
+                                     n_segments=s.segments, batch_size=4 * s.batch_size,
+                                     progress=False),
+                passes=lambda s: (s.lime_samples, 0)))
+register(Method("KernelSHAP", "perturbation",
+                lambda s, x, t: kernel_shap(s.model, x, t, n_samples=s.shap_samples,
+                                            n_segments=s.segments,
+                                            batch_size=4 * s.batch_size, progress=False),
+                passes=lambda s: (s.shap_samples, 0)))
+register(Method("RISE", "perturbation",
+                lambda s, x, t: rise(s.model, x, t, n_masks=s.rise_masks, cells=s.rise_cells,
+                                     batch_size=4 * s.batch_size, progress=False),
+                passes=lambda s: (s.rise_masks, 0)))
 register(Method("random map", "control", lambda s, x, t: random_map(x), passes=lambda s: (0, 0),
                 control=True))
 register(Method("colourfulness", "control", lambda s, x, t: colourfulness(x),

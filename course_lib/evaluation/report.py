@@ -138,8 +138,9 @@ def dot_plot(ax, summary: dict[str, tuple[float, float, float]], order: list[str
     lows = np.array([summary[n][1] for n in names])
     highs = np.array([summary[n][2] for n in names])
     colour = [(colours or {}).get(n, "tab:blue") for n in names]
-    ax.errorbar(means, y, xerr=[means - lows, highs - means], fmt="none", ecolor=colour,
-                elinewidth=1.5, capsize=2)
+    for k in range(len(names)):        # one call per row: a list of colours is ambiguous
+        ax.errorbar(means[k], y[k], xerr=[[means[k] - lows[k]], [highs[k] - means[k]]],
+                    fmt="none", ecolor=colour[k], elinewidth=1.5, capsize=2)
     ax.scatter(means, y, c=colour, s=18, zorder=3)
     if reference is not None:
         ax.axvline(reference, color="k", linestyle="--", linewidth=0.8)
@@ -157,6 +158,7 @@ def family_colours(methods: list[str]) -> dict[str, str]:
 
     palette = {"gradient": "tab:blue", "ReLU rule": "tab:purple", "CAM": "tab:red",
                "noise": "tab:green", "path": "tab:orange", "perturbation": "tab:brown",
+               "relevance": "tab:olive",
                "control": "tab:gray"}
     colours = {}
     for name in methods:

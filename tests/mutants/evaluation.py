@@ -86,4 +86,12 @@ MUTANTS = [
            "            maps = [smoothgrad_statistics(s.model, x, t, s.noise_level,",
            "random draws shared across a chunk: an image's map depends on its neighbours",
            ("tests/test_registry.py",)),
+    Mutant("course_lib/evaluation/registry.py",
+           "lambda s, x, t: per_image(x, lambda xi, i: expected_gradients(\n"
+           "                    s.model, xi, t[i:i + 1],",
+           "lambda s, x, t: per_image(x[:1], lambda xi, i: expected_gradients(\n"
+           "                    s.model, x, t,",
+           "Expected Gradients on the whole chunk at once: its draws depend on an image's "
+           "place in the batch, so a chunk changes the map",
+           ("tests/test_registry.py",)),
 ]

@@ -250,6 +250,9 @@ def most_disagreeing(answer: object) -> bool:
                 raise Mismatch(f"unknown metric label(s) {unknown}; use the labels of "
                                "report.applicable(results)")
             tau = pairs.get(tuple(answer), pairs.get(tuple(reversed(tuple(answer)))))
+            if tau is None:
+                raise Mismatch(f"{tuple(answer)} is not a pair of two different tests; another "
+                               f"pair agrees least (τ = {lowest:.2f})")
             raise Mismatch(f"those two have τ = {tau:.2f}; another pair agrees less "
                            f"(τ = {lowest:.2f})")
         return f"τ = {lowest:.2f}"
