@@ -149,3 +149,26 @@ def test_bad_arguments_refused() -> None:
         deletion_curve(RegionModel(), x, 7, oracle_map(), progress=False)
     with pytest.raises(TypeError, match="saliency"):
         deletion_curve(RegionModel(), x, 0, [[0.0]], progress=False)
+
+
+class TwoRegionModel(nn.Module):
+    """Logit 0 reads the top-left 4 × 4 pixels, logit 1 the bottom-right ones (GAIN each)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return GAIN * torch.stack([x[:, :, :4, :4].mean(dim=(1, 2, 3)),
+                                   x[:, :, 4:, 4:].mean(dim=(1, 2, 3))], dim=1)
+
+
+def test_each_image_is_scored_for_its_own_target() -> None:
+    """A batch with a different target per image: each curve is its own class's logit, by hand."""
+    x = torch.ones(2, 3, 8, 8)
+    x[1] = 0.5                                  # a second image with another pixel range
+    saliency = oracle_map(2)                    # top-left region first, for both images
+    curves = deletion_curve(TwoRegionModel(), x, [0, 1], saliency, steps=4, score="logit",
+                            progress=False)
+    # image 0, class 0: its region goes in the first step. Image 1, class 1: ties after the
+    # top-left region go in pixel order, so step 3 removes rows 4–5 (half of the bottom-right
+    # region) and step 4 rows 6–7 (the other half)
+    expected = torch.tensor([[GAIN, 0, 0, 0, 0],
+                             [GAIN / 2, GAIN / 2, GAIN / 2, GAIN / 4, 0]], dtype=torch.float64)
+    torch.testing.assert_close(curves.scores, expected, atol=1e-6, rtol=0)

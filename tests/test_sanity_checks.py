@@ -181,3 +181,56 @@ def test_verdict_fails_a_map_that_ignores_the_model_and_passes_one_that_forgets(
     assert forgets.passed and forgets.low < 0 < forgets.high
     keeps_a_trace = randomization_verdict(unrelated + 0.3, unrelated)
     assert not keeps_a_trace.passed
+
+
+class NegatingLinear(nn.Linear):
+    """A linear layer whose "re-initialisation" negates its weight (once it is set up)."""
+
+    def reset_parameters(self) -> None:
+        if getattr(self, "ready", False):
+            with torch.no_grad():
+                self.weight.neg_()
+        else:
+            super().reset_parameters()
+
+
+class Flip(nn.Module):
+    """A "model" whose gradient map is +w; randomizing ``fc`` turns it into −w."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = NegatingLinear(3 * 4 * 4, 2, bias=False)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.linspace(-1, 1, 96).reshape(2, 48))
+        self.fc.ready = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def test_absolute_maps_ignore_the_sign() -> None:
+    """The paper's main setting compares |maps|: a map that only flips its sign keeps ρ = 1,
+    while the signed comparison sees the order reversed (ρ = −1)."""
+    model = Flip().eval()
+    x = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    gradient_map = lambda m, x, t: course.vanilla_gradient(m, x, t)  # noqa: E731
+    absolute = model_randomization_test(model, x, [0, 0], gradient_map, ["fc"],
+                                        aggregation="sum", progress=False)
+    signed = model_randomization_test(model, x, [0, 0], gradient_map, ["fc"],
+                                      absolute=False, aggregation="sum", progress=False)
+    torch.testing.assert_close(absolute.rank_correlation, torch.ones(1, 2, dtype=torch.float64))
+    torch.testing.assert_close(signed.rank_correlation, -torch.ones(1, 2, dtype=torch.float64))
+
+
+def test_the_verdict_needs_the_whole_interval_below_the_margin() -> None:
+    """A mean difference below the margin is not enough: its 95 % interval must be too."""
+    from course_lib.evaluation.sanity_checks import SANITY_MARGIN, randomization_verdict
+
+    unrelated = np.zeros(10)
+    spread = np.array([0.35, -0.25] * 5)        # mean 0.05, but very uncertain
+    uncertain = randomization_verdict(unrelated + spread, unrelated)
+    assert uncertain.difference == pytest.approx(0.05)
+    assert uncertain.difference < SANITY_MARGIN < uncertain.high
+    assert not uncertain.passed
+    sure = randomization_verdict(unrelated + 0.05 + spread / 50, unrelated)
+    assert sure.high < SANITY_MARGIN and sure.passed
