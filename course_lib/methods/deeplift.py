@@ -49,7 +49,7 @@ from torch.nn.modules.utils import _pair
 from tqdm.auto import tqdm
 
 from course_lib.checks import Target, check_batch_size, check_target_range, prepare
-from course_lib.methods.integrated_gradients import BaselineKind, make_baseline
+from course_lib.methods.integrated_gradients import BaselineKind, check_baseline
 from course_lib.methods.propagation import (MAX_FUNCTIONS, NONLINEAR_FUNCTIONS, RELU_FUNCTIONS,
                                             UNSUPPORTED_ACTIVATIONS, FunctionalGuard,
                                             hardtanh_not_relu6, places, refuse_modules,
@@ -201,20 +201,6 @@ def rescale_rules(model: nn.Module) -> Iterator[_References]:
         yield references
 
 
-def _check_baseline(baseline: object, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(baseline, str):
-        return make_baseline(x, baseline)
-    if not isinstance(baseline, torch.Tensor):
-        raise TypeError("baseline must be 'black', 'blurred', 'noise' or a tensor, got "
-                        f"{type(baseline).__name__}")
-    if baseline.shape != x.shape[1:] and baseline.shape != x.shape:
-        raise ValueError(f"baseline has shape {tuple(baseline.shape)}; it must match the "
-                         f"inputs {tuple(x.shape)} or one image {tuple(x.shape[1:])}")
-    if not baseline.is_floating_point() or not torch.isfinite(baseline).all():
-        raise ValueError("baseline must be a finite floating-point tensor")
-    return baseline.to(x.device, x.dtype).expand_as(x)
-
-
 def deeplift(model: nn.Module, inputs: torch.Tensor, target: Target,
              baseline: BaselineKind | torch.Tensor = "black", batch_size: int = 2,
              progress: bool = True) -> torch.Tensor:
@@ -226,7 +212,7 @@ def deeplift(model: nn.Module, inputs: torch.Tensor, target: Target,
     images (and as many references) go through each pass.
     """
     model, x, classes = prepare(model, inputs, target)
-    reference = _check_baseline(baseline, x)
+    reference = check_baseline(baseline, x)
     batch_size = check_batch_size(batch_size)
     parts = []
     chunks = list(zip(x.split(batch_size), reference.split(batch_size), classes.split(batch_size)))

@@ -54,19 +54,10 @@ from tqdm.auto import tqdm
 
 from course_lib.checks import Target, check_batch_size, check_target_range, prepare
 from course_lib.methods.gradients import class_score_gradient
-from course_lib.methods.smoothgrad import check_noise, noise_sigma
+from course_lib.methods.smoothgrad import check_noise, check_seed, noise_sigma
 from course_lib.model_state import attribution_mode
 
 BaselineDistribution = Literal["uniform"] | torch.Tensor
-
-
-def check_seed(seed: object) -> int:
-    """``seed`` must be a non-negative ``int``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return int(seed)
 
 
 def baseline_pool(baselines: object, x: torch.Tensor) -> torch.Tensor | None:

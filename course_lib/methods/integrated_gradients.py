@@ -81,7 +81,8 @@ def make_baseline(inputs: torch.Tensor, kind: BaselineKind = "black", blur_sigma
     raise ValueError(f"unknown baseline {kind!r}; choose 'black', 'blurred' or 'noise'")
 
 
-def _check_baseline(baseline: object, x: torch.Tensor) -> torch.Tensor:
+def check_baseline(baseline: object, x: torch.Tensor) -> torch.Tensor:
+    """A baseline kind or tensor → a baseline shaped like ``x`` (one per image), or a clear error."""
     if isinstance(baseline, str):
         return make_baseline(x, baseline)
     if not isinstance(baseline, torch.Tensor):
@@ -105,7 +106,7 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: Target,
     is the number of path images per forward/backward pass (the memory knob).
     """
     model, x, classes = prepare(model, inputs, target)
-    reference = _check_baseline(baseline, x)
+    reference = check_baseline(baseline, x)
     alphas, weights = quadrature(rule, steps)
     per_pass = max(1, check_batch_size(batch_size) // len(x))
     total = torch.zeros_like(x)
@@ -129,7 +130,7 @@ def completeness_gap(model: nn.Module, inputs: torch.Tensor, attribution: torch.
                      ) -> torch.Tensor:
     r""":math:`\sum_i R_i - (z_c(x) - z_c(x'))` per image, ``(N,)``: zero for a complete method."""
     model, x, classes = prepare(model, inputs, target)
-    reference = _check_baseline(baseline, x)
+    reference = check_baseline(baseline, x)
     with attribution_mode(model):
         scores = model(torch.cat([x, reference])).gather(
             1, classes.repeat(2)[:, None])[:, 0]
