@@ -184,7 +184,7 @@ def relevance_pairs(model: torch.nn.Module, x: torch.Tensor, targets: list[int])
 
 
 # The explorer's settings in notebook 04 (keep in sync with its explorer cell).
-EXPLORER_SETTINGS = {"batch_size": 1, "first_chunk": 1, "cache_mb": 80}
+EXPLORER_SETTINGS = {"batch_size": 4, "first_chunk": 1, "cache_mb": 80}
 
 
 def explorer_latency() -> dict[str, float]:
